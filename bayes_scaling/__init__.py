@@ -1,0 +1,48 @@
+"""bayes-scaling: Bayesian scaling laws for planning pre-training runs.
+
+The public API; everything else is internal.
+
+>>> import bayes_scaling as bs
+>>> sweep = bs.load_sweep("data/chinchilla_epoch/chinchilla_epoch.csv",
+...                       where="excluded_in_besiroglu_fit == 0")   # doctest: +SKIP
+>>> run = bs.fit(sweep)                                              # doctest: +SKIP
+>>> run.predict(N=70e9, D=1.4e12).q50                                # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from .artifacts import load_run as load_run
+from .artifacts import save_run as save_run
+from .cards import ModelCard as ModelCard
+from .cards import load_card as load_card
+from .diagnostics import Diagnostics as Diagnostics
+from .errors import BadInputError as BadInputError
+from .errors import UsageError as UsageError
+from .fit import fit as fit
+from .jaxsetup import configure_jax as configure_jax
+from .run import Prediction as Prediction
+from .run import Run as Run
+from .run import Summary as Summary
+from .simulate import LossTruth as LossTruth
+from .simulate import simulate_loss_sweep as simulate_loss_sweep
+from .sweep import Sweep as Sweep
+from .sweep import load_sweep as load_sweep
+
+__all__ = [
+    "BadInputError",
+    "Diagnostics",
+    "LossTruth",
+    "ModelCard",
+    "Prediction",
+    "Run",
+    "Summary",
+    "Sweep",
+    "UsageError",
+    "configure_jax",
+    "fit",
+    "load_card",
+    "load_run",
+    "load_sweep",
+    "save_run",
+    "simulate_loss_sweep",
+]

@@ -1,0 +1,63 @@
+"""Run folders on disk: written atomically, never overwritten without ``force``.
+
+A run folder is first written in full to a hidden sibling folder and then renamed
+into place, so a crash or Ctrl-C leaves either the old run or the new one, never a
+half-written mix (rename is atomic on one file system).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import arviz as az
+
+from .cards import parse_card
+from .errors import BadInputError, UsageError
+from .run import Run, Summary
+
+POSTERIOR, SUMMARY, CARD = "posterior.nc", "summary.json", "card.toml"
+
+
+def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
+    """Write ``posterior.nc``, ``summary.json`` and the card to folder ``out``."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder; not touching it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        run.idata.to_netcdf(str(tmp / POSTERIOR), engine="h5netcdf")
+        (tmp / SUMMARY).write_text(json.dumps(run.summary.to_json(), indent=2, allow_nan=True) + "\n", encoding="utf-8")
+        (tmp / CARD).write_text(run.card.source, encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / "run")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder written by ``save_run`` (or ``bayes-scaling fit``)."""
+    path = Path(path)
+    for name in (POSTERIOR, SUMMARY, CARD):
+        if not (path / name).is_file():
+            raise BadInputError(f"not a run folder: {name} is missing", file=str(path))
+    try:
+        summary = Summary.from_json(json.loads((path / SUMMARY).read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise BadInputError(f"unreadable summary: {err}", file=str(path / SUMMARY)) from None
+    card = parse_card((path / CARD).read_text(encoding="utf-8"), origin=str(path / CARD))
+    idata = az.from_netcdf(str(path / POSTERIOR), engine="h5netcdf")
+    return Run(idata=idata, summary=summary, card=card)

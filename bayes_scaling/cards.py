@@ -1,0 +1,179 @@
+"""Model cards: one TOML file per law with priors (and why), hierarchy and sampler settings.
+
+The cards shipped with the package live in the top-level ``models/`` folder of the
+repository and inside the wheel as ``bayes_scaling/models``. Users may pass their
+own file. A card is parsed once into frozen records; nothing downstream reads TOML.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import numpyro.distributions as dist
+
+from .errors import BadInputError
+
+# The distributions a card may name, with the parameters each takes.
+_DISTRIBUTIONS: Mapping[str, tuple[type, tuple[str, ...]]] = MappingProxyType(
+    {
+        "Normal": (dist.Normal, ("loc", "scale")),
+        "HalfNormal": (dist.HalfNormal, ("scale",)),
+        "Beta": (dist.Beta, ("concentration1", "concentration0")),
+        "Gamma": (dist.Gamma, ("concentration", "rate")),
+        "LogNormal": (dist.LogNormal, ("loc", "scale")),
+        "Exponential": (dist.Exponential, ("rate",)),
+        "StudentT": (dist.StudentT, ("df", "loc", "scale")),
+        "Uniform": (dist.Uniform, ("low", "high")),
+    }
+)
+
+LAWS = ("loss",)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior: distribution name, its parameters, and the reason for it."""
+
+    dist: str
+    params: Mapping[str, float]
+    why: str
+
+    def to_numpyro(self) -> dist.Distribution:
+        """The numpyro distribution this prior describes."""
+        cls, _ = _DISTRIBUTIONS[self.dist]
+        return cls(**self.params)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings a card recommends for its law."""
+
+    chains: int
+    warmup: int
+    draws: int
+    target_accept: float
+    dense_mass: bool
+    max_tree_depth: int
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A parsed model card."""
+
+    name: str
+    law: str
+    description: str
+    columns: tuple[str, ...]
+    params: tuple[str, ...]
+    priors: Mapping[str, Prior]
+    group_params: tuple[str, ...]
+    group_scales: Mapping[str, Prior]
+    sampler: SamplerSettings
+    source: str = field(repr=False)  # the TOML text, stored with every fit for provenance
+
+    # Two cards are the same model when their text is the same: this keys the
+    # in-process cache of compiled samplers.
+    def __hash__(self) -> int:
+        return hash(self.source)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelCard) and other.source == self.source
+
+    def prior(self, name: str) -> Prior:
+        """The prior of site ``name``; a clear error if the card lacks it."""
+        try:
+            return self.priors[name]
+        except KeyError:
+            raise BadInputError(f"model card {self.name!r} has no prior for {name!r}") from None
+
+
+_REQUIRED_PRIORS = {"loss": ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu")}
+_REQUIRED_SCALES = {"loss": ("e", "alpha", "beta", "run")}
+
+
+def _parse_prior(where: str, table: object) -> Prior:
+    if not isinstance(table, dict) or "dist" not in table:
+        raise BadInputError(f"{where} must be a table with a 'dist' key")
+    name = table["dist"]
+    if name not in _DISTRIBUTIONS:
+        raise BadInputError(f"{where}: unknown dist {name!r}; valid: {', '.join(_DISTRIBUTIONS)}")
+    _, names = _DISTRIBUTIONS[name]
+    missing = [p for p in names if p not in table]
+    if missing:
+        raise BadInputError(f"{where}: {name} needs {', '.join(missing)}")
+    params = {}
+    for p in names:
+        value = table[p]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise BadInputError(f"{where}.{p} must be a number, got {value!r}")
+        params[p] = float(value)
+    why = table.get("why", "")
+    if not why:
+        raise BadInputError(f"{where} has no 'why': every prior states its reason")
+    return Prior(name, MappingProxyType(params), why)
+
+
+def parse_card(text: str, origin: str = "<card>") -> ModelCard:
+    """Parse the TOML text of a model card; ``BadInputError`` names what is wrong."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise BadInputError(f"not valid TOML: {err}", file=origin) from None
+    law = raw.get("law")
+    if law not in LAWS:
+        raise BadInputError(f"'law' must be one of {', '.join(LAWS)}, got {law!r}", file=origin)
+    priors = {k: _parse_prior(f"{origin}: priors.{k}", v) for k, v in raw.get("priors", {}).items()}
+    missing = [p for p in _REQUIRED_PRIORS[law] if p not in priors]
+    if missing:
+        raise BadInputError(f"the {law} law needs priors for {', '.join(missing)}", file=origin)
+    hier = raw.get("hierarchy", {})
+    scales = {k: _parse_prior(f"{origin}: hierarchy.scales.{k}", v) for k, v in hier.get("scales", {}).items()}
+    missing = [p for p in _REQUIRED_SCALES[law] if p not in scales]
+    if missing:
+        raise BadInputError(f"the {law} law needs hierarchy.scales for {', '.join(missing)}", file=origin)
+    group_params = tuple(hier.get("group_params", ("e",)))
+    s = raw.get("sampler", {})
+    sampler = SamplerSettings(
+        chains=int(s.get("chains", 4)),
+        warmup=int(s.get("warmup", 1000)),
+        draws=int(s.get("draws", 1000)),
+        target_accept=float(s.get("target_accept", 0.8)),
+        dense_mass=bool(s.get("dense_mass", True)),
+        max_tree_depth=int(s.get("max_tree_depth", 10)),
+    )
+    return ModelCard(
+        name=str(raw.get("name", law)),
+        law=law,
+        description=str(raw.get("description", "")),
+        columns=tuple(raw.get("columns", ())),
+        params=tuple(raw.get("params", ())),
+        priors=MappingProxyType(priors),
+        group_params=group_params,
+        group_scales=MappingProxyType(scales),
+        sampler=sampler,
+        source=text,
+    )
+
+
+def cards_dir() -> Path:
+    """Where the shipped cards are: inside the wheel, or the repository's ``models/``."""
+    inside = Path(__file__).parent / "models"
+    if inside.is_dir():
+        return inside
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def load_card(name_or_path: str | Path) -> ModelCard:
+    """A shipped card by law name (``"loss"``) or a user's card by path."""
+    path = Path(name_or_path)
+    if str(name_or_path) in LAWS:
+        path = cards_dir() / f"{name_or_path}.toml"
+    elif not path.is_file():
+        raise BadInputError(
+            f"no model card here; give a path to a .toml file or one of: {', '.join(LAWS)}", file=str(name_or_path)
+        )
+    return parse_card(path.read_text(encoding="utf-8"), origin=str(path))

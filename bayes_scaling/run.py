@@ -1,0 +1,213 @@
+"""The result of a fit: posterior, diagnostics, summary, and predictions from it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Mapping
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .cards import ModelCard
+from .errors import BadInputError
+from .laws import chinchilla_log_loss, compute_optimal_split
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+@dataclass(frozen=True)
+class ParamSummary:
+    """Posterior summary of one scalar parameter (summary.json's ``params`` entries)."""
+
+    mean: float
+    sd: float
+    q05: float
+    q50: float
+    q95: float
+    r_hat: float
+    ess_bulk: float
+    ess_tail: float
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What summary.json holds (DESIGN.md, "Artifacts"), plus provenance."""
+
+    law: str
+    n_rows: int
+    data_sha256: str
+    seed: int
+    versions: Mapping[str, str]
+    timings_s: Mapping[str, float]
+    converged: bool
+    divergences: int
+    params: Mapping[str, ParamSummary]
+    rhat_max: float
+    ess_bulk_min: float
+    ess_tail_min: float
+    ebfmi: tuple[float, ...]
+    problems: tuple[str, ...]
+    sampler: Mapping[str, object]
+    data_path: str = ""
+    card: str = ""
+    groups: tuple[str, ...] = ()
+    group_levels: tuple[str, ...] = ()
+    n_runs_with_effect: int = 0
+    n_hot_left_out: int = 0
+    n_filtered_out: int = 0
+    command: str = ""
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict; the DESIGN.md keys come first."""
+        d = asdict(self)
+        d["params"] = {k: asdict(v) for k, v in self.params.items()}
+        d["versions"], d["timings_s"], d["sampler"], d["extra"] = (
+            dict(self.versions),
+            dict(self.timings_s),
+            dict(self.sampler),
+            dict(self.extra),
+        )
+        d["ebfmi"], d["problems"], d["groups"], d["group_levels"] = (
+            list(self.ebfmi),
+            list(self.problems),
+            list(self.groups),
+            list(self.group_levels),
+        )
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "Summary":
+        """Inverse of ``to_json``."""
+        d = dict(d)
+        d["params"] = {k: ParamSummary(**v) for k, v in d["params"].items()}
+        for k in ("ebfmi", "problems", "groups", "group_levels"):
+            d[k] = tuple(d.get(k, ()))
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted loss at given (N, D): posterior mean and quantiles, per point."""
+
+    N: np.ndarray
+    D: np.ndarray
+    mean: np.ndarray
+    q05: np.ndarray
+    q50: np.ndarray
+    q95: np.ndarray
+    kind: str  # "law": the law's curve; "observed": a new run's observed loss (noise and run effect included)
+    draws: np.ndarray = field(repr=False)  # (n_draws, n_points) losses
+
+
+@dataclass(frozen=True)
+class ComputeOptimum:
+    """The loss-optimal (N, D) at a compute budget C = 6 N D, with bands over draws."""
+
+    compute: float
+    N: ParamSummary
+    D: ParamSummary
+    loss: ParamSummary
+
+
+def _band(x: np.ndarray) -> ParamSummary:
+    q = np.quantile(x, QUANTILES)
+    return ParamSummary(float(np.mean(x)), float(np.std(x)), *map(float, q), float("nan"), float("nan"), float("nan"))
+
+
+@dataclass(frozen=True)
+class Run:
+    """A fitted law: the InferenceData, its summary and the card that produced it."""
+
+    idata: az.InferenceData
+    summary: Summary
+    card: ModelCard
+
+    def draws(self, name: str) -> np.ndarray:
+        """All draws of a posterior variable, chains stacked: shape (chains*draws, ...)."""
+        if name not in self.idata.posterior:
+            raise BadInputError(f"no parameter {name!r}; have: {', '.join(self.idata.posterior.data_vars)}")
+        v = np.asarray(self.idata.posterior[name])
+        return v.reshape((-1,) + v.shape[2:])
+
+    def _group_index(self, group: str | None) -> int | None:
+        if group is None:
+            return None
+        levels = list(self.summary.group_levels)
+        if group not in levels:
+            raise BadInputError(f"unknown group {group!r}; groups in this fit: {', '.join(levels) or '(none)'}")
+        return levels.index(group)
+
+    def _param(self, name: str, g: int | None) -> np.ndarray:
+        grouped = f"{name}_group"
+        if g is not None and grouped in self.idata.posterior:
+            return self.draws(grouped)[:, g]
+        return self.draws(name)
+
+    def predict(
+        self,
+        N: np.ndarray | float,
+        D: np.ndarray | float,
+        *,
+        group: str | None = None,
+        kind: str = "law",
+        rng_key: jax.Array | None = None,
+    ) -> Prediction:
+        """Predicted loss at (N, D) with credible bands.
+
+        ``kind="law"`` gives the law's curve (what the scaling law says);
+        ``kind="observed"`` adds a new run's effect and the noise (what a new run
+        would measure), and needs ``rng_key``. ``group=None`` on a grouped fit uses
+        the population-level parameters.
+        """
+        if kind not in ("law", "observed"):
+            raise BadInputError(f"kind must be 'law' or 'observed', got {kind!r}")
+        n, d = np.broadcast_arrays(np.asarray(N, dtype=float), np.asarray(D, dtype=float))
+        if np.any(~np.isfinite(n)) or np.any(n <= 0) or np.any(~np.isfinite(d)) or np.any(d <= 0):
+            raise BadInputError("N and D must be finite and > 0")
+        g = self._group_index(group)
+        const = self.idata.constant_data
+        mn, md = float(const["log_n_centre"]), float(const["log_d_centre"])
+        e, alpha, beta = self._param("e", g), self._param("alpha", g), self._param("beta", g)
+        a_c, b_c = self.draws("a_c"), self.draws("b_c")
+        x = np.log(n).ravel() - mn
+        z = np.log(d).ravel() - md
+        mu = chinchilla_log_loss(x[None, :], z[None, :], e[:, None], a_c[:, None], alpha[:, None], b_c[:, None], beta[:, None])
+        if kind == "observed":
+            if rng_key is None:
+                raise BadInputError("kind='observed' draws noise: pass rng_key=jax.random.key(...)")
+            k_run, k_noise = jax.random.split(rng_key)
+            if "sigma_run" in self.idata.posterior:
+                mu = mu + self.draws("sigma_run")[:, None] * jax.random.normal(k_run, mu.shape)
+            t = jax.random.t(k_noise, jnp.asarray(self.draws("nu"))[:, None], mu.shape)
+            mu = mu + self.draws("sigma")[:, None] * t
+        losses = np.asarray(jnp.exp(mu))
+        q = np.quantile(losses, QUANTILES, axis=0)
+        shape = n.shape
+        return Prediction(
+            N=n,
+            D=d,
+            mean=losses.mean(axis=0).reshape(shape),
+            q05=q[0].reshape(shape),
+            q50=q[1].reshape(shape),
+            q95=q[2].reshape(shape),
+            kind=kind,
+            draws=losses,
+        )
+
+    def compute_optimal(self, compute: float, *, group: str | None = None) -> ComputeOptimum:
+        """The compute-optimal N and D at ``compute`` FLOPs (C = 6ND), per posterior draw."""
+        if not compute > 0:
+            raise BadInputError(f"compute must be > 0, got {compute!r}")
+        g = self._group_index(group)
+        const = self.idata.constant_data
+        mn, md = float(const["log_n_centre"]), float(const["log_d_centre"])
+        alpha, beta, e = self._param("alpha", g), self._param("beta", g), self._param("e", g)
+        A = np.exp(self.draws("a_c") + alpha * mn)
+        B = np.exp(self.draws("b_c") + beta * md)
+        n_opt, d_opt = (np.asarray(v) for v in compute_optimal_split(compute, A, B, alpha, beta))
+        loss = np.exp(e) + A * n_opt**-alpha + B * d_opt**-beta
+        return ComputeOptimum(float(compute), _band(n_opt), _band(d_opt), _band(loss))

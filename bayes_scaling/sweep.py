@@ -6,7 +6,9 @@ value, before anything is compiled or sampled.
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import hashlib
 import math
 from dataclasses import dataclass
@@ -27,7 +29,6 @@ LAW_COLUMNS: Mapping[str, tuple[str, ...]] = {
 }
 NUMERIC = ("N", "D", "loss", "B", "lr", "wd")
 STRICTLY_POSITIVE = ("N", "D", "loss", "B", "lr")
-NON_NEGATIVE = ("wd",)
 CANONICAL = NUMERIC + ("run_id", "phase", "schedule")
 PHASES = ("final", "cooldown_end", "hot")
 FINAL_PHASES = ("final", "cooldown_end")
@@ -79,7 +80,8 @@ def _suggest(name: str, options: Sequence[str]) -> str:
 
 
 def _numeric_column(raw: pd.Series, column: str, file: str) -> np.ndarray:
-    """Parse one number column, naming the first bad cell."""
+    """Parse and range-check one number column, naming its first bad cell."""
+    strict = column in STRICTLY_POSITIVE
     values = np.empty(len(raw), dtype=float)
     for i, text in enumerate(raw.to_numpy()):
         cell = str(text).strip()
@@ -91,6 +93,8 @@ def _numeric_column(raw: pd.Series, column: str, file: str) -> np.ndarray:
             raise BadInputError("not a number", file=file, column=column, row=i + 1, value=cell) from None
         if not math.isfinite(number):
             raise BadInputError("must be a finite number (NaN or inf found)", file=file, column=column, row=i + 1, value=cell)
+        if number < 0 or (strict and number == 0):
+            raise BadInputError(f"must be {'> 0' if strict else '>= 0'}", file=file, column=column, row=i + 1, value=cell)
         values[i] = number
     return values
 
@@ -108,16 +112,20 @@ def _read(path: Path) -> tuple[pd.DataFrame, bytes]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise BadInputError(f"not UTF-8 text (byte {err.start})", file=file) from None
-    import io
-
+    try:
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as err:
+        raise BadInputError(f"not a readable CSV: {err}", file=file) from None
+    seen = set()
+    for name in (h.strip() for h in header):
+        if name in seen:
+            raise BadInputError("the header names a column twice", file=file, column=name)
+        seen.add(name)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise BadInputError(f"not a readable CSV: {err}", file=file) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    dup = frame.columns[frame.columns.duplicated()].tolist()
-    if dup:
-        raise BadInputError("the header names a column twice", file=file, column=dup[0])
     if frame.empty:
         raise BadInputError("the file has a header but no rows", file=file)
     return frame, data
@@ -174,21 +182,10 @@ def load_sweep(
             raise BadInputError(f"--group names a column the file lacks{_suggest(column, frame.columns)}", file=file, column=column)
 
     out = frame.copy()
+    # Column by column, so the first bad cell of the first bad column is the one named.
     for column in NUMERIC:
         if column in out.columns:
             out[column] = _numeric_column(frame[column], column, file)
-    for column in STRICTLY_POSITIVE:
-        if column in out.columns:
-            bad = np.flatnonzero(out[column].to_numpy() <= 0)
-            if bad.size:
-                i = int(bad[0])
-                raise BadInputError("must be > 0", file=file, column=column, row=i + 1, value=frame[column].iloc[i])
-    for column in NON_NEGATIVE:
-        if column in out.columns:
-            bad = np.flatnonzero(out[column].to_numpy() < 0)
-            if bad.size:
-                i = int(bad[0])
-                raise BadInputError("must be >= 0", file=file, column=column, row=i + 1, value=frame[column].iloc[i])
     for column in out.columns:
         # Extra columns that are wholly numeric become numbers, so --where can compare them.
         if column not in CANONICAL and column not in groups:

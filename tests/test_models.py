@@ -1,0 +1,63 @@
+"""Structure of the NumPyro model: site names, shapes, prior predictive."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.handlers import seed, trace
+
+from bayes_scaling.cards import load_card
+from bayes_scaling.models import OBS, LossData, LossStructure, loss_model
+
+
+def _data(n=12, n_groups=1, n_runs=0):
+    x = jnp.linspace(-2.0, 2.0, n)
+    return LossData(
+        x=x,
+        z=-x,
+        group=jnp.arange(n, dtype=jnp.int32) % n_groups,
+        run=jnp.minimum(jnp.arange(n, dtype=jnp.int32) // 3, n_runs),
+        log_n_centre=jnp.asarray(20.0),
+        log_d_centre=jnp.asarray(23.0),
+    )
+
+
+def test_ungrouped_sites_and_shapes(key):
+    card = load_card("loss")
+    tr = trace(seed(loss_model, key)).get_trace(_data(), card=card, structure=LossStructure(1, 0, ()))
+    for name in ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu", "E", "A", "B", "a", "b"):
+        assert tr[name]["value"].shape == (), name
+    assert tr[OBS]["value"].shape == (12,)
+    assert "z_run" not in tr and "tau_e" not in tr
+    # Derived values are what the parameterisation says.
+    v = {k: float(tr[k]["value"]) for k in ("a", "a_c", "alpha", "A")}
+    np.testing.assert_allclose(v["a"], v["a_c"] + v["alpha"] * 20.0)
+    np.testing.assert_allclose(v["A"], np.exp(v["a"]))
+
+
+def test_grouped_and_run_sites(key):
+    card = load_card("loss")
+    structure = LossStructure(n_groups=3, n_runs=4, group_params=("e", "alpha"))
+    tr = trace(seed(loss_model, key)).get_trace(_data(n_groups=3, n_runs=4), card=card, structure=structure)
+    assert tr["z_e"]["value"].shape == (3,)
+    assert tr["e_group"]["value"].shape == (3,)
+    assert tr["alpha_group"]["value"].shape == (3,)
+    assert np.all((np.asarray(tr["alpha_group"]["value"]) > 0) & (np.asarray(tr["alpha_group"]["value"]) < 1))
+    assert "z_beta" not in tr
+    assert tr["z_run"]["value"].shape == (4,)
+
+
+def test_prior_predictive_losses_are_plausible(key):
+    """Prior draws of the loss at the data centre stay in a range a person would accept:
+    the card's priors say what is plausible, not anything at all."""
+    card = load_card("loss")
+    keys = jax.random.split(key, 400)
+    data = _data()
+
+    def draw(k):
+        tr = trace(seed(loss_model, k)).get_trace(data, card=card, structure=LossStructure(1, 0, ()))
+        return tr[OBS]["value"]
+
+    losses = np.exp(np.asarray(jax.vmap(draw)(keys)))
+    median = np.median(losses)
+    assert 1.5 < median < 6.0, median  # LLM losses in nats/token live here
+    assert np.quantile(losses, 0.95) < 50.0

@@ -27,7 +27,7 @@ from .sweep import Sweep
 # Scalar parameters reported in summary.json, in this order (DESIGN.md names first).
 _REPORTED = ("E", "A", "B", "alpha", "beta", "a", "b", "e", "sigma", "nu", "sigma_run", "tau_e", "tau_alpha", "tau_beta")
 # Sampled (latent) sites: R-hat and ESS are checked on all of them.
-_LATENT = ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu", "sigma_run", "tau_e", "tau_alpha", "tau_beta", "z_e", "z_alpha", "z_beta", "z_run")
+_LATENT = ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu", "sigma_run", "tau_e", "tau_alpha", "tau_beta", "e_raw", "alpha_raw", "beta_raw", "z_run")
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def fit(
     if arrays.structure.n_groups > 1:
         coords["group"] = list(arrays.group_levels)
         for p in GROUPABLE:
-            dims[f"z_{p}"] = ["group"]
+            dims[f"{p}_raw"] = ["group"]
             dims[f"{p}_group"] = ["group"]
     if arrays.structure.n_runs:
         coords["run"] = list(arrays.run_levels)

@@ -41,17 +41,21 @@ class LossStructure(NamedTuple):
 
 
 def _grouped(name: str, base: jax.Array, structure: LossStructure, card: ModelCard) -> jax.Array:
-    """Per-group values of ``name``, partially pooled around ``base`` (non-centred)."""
+    """Per-group values of ``name``, partially pooled around ``base``.
+
+    Centred (value_g ~ Normal(base, tau)), not non-centred: each group of a sweep has
+    tens of rows that pin its own E down, and with data that informative the
+    non-centred form is the one that funnels (Betancourt and Girolami 2013,
+    arXiv 1312.0906); on 3 simulated groups it gave 6 divergences, centred none.
+    Exponents vary on the logit scale so they stay in (0, 1).
+    """
     if structure.n_groups <= 1 or name not in structure.group_params:
         return jnp.broadcast_to(base, (max(structure.n_groups, 1),))
     tau = numpyro.sample(f"tau_{name}", card.group_scales[name].to_numpyro())
+    centre = base if name == "e" else jax.scipy.special.logit(base)
     with numpyro.plate("groups", structure.n_groups):
-        offset = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
-    if name == "e":
-        value = base + tau * offset
-    else:  # exponents stay in (0, 1): vary on the logit scale
-        value = jax.nn.sigmoid(jax.scipy.special.logit(base) + tau * offset)
-    return numpyro.deterministic(f"{name}_group", value)
+        value = numpyro.sample(f"{name}_raw", dist.Normal(centre, tau))
+    return numpyro.deterministic(f"{name}_group", value if name == "e" else jax.nn.sigmoid(value))
 
 
 def loss_model(data: LossData, *, card: ModelCard, structure: LossStructure, log_loss: jax.Array | None = None) -> None:

@@ -170,7 +170,7 @@ class Run:
             raise BadInputError("N and D must be finite and > 0")
         g = self._group_index(group)
         const = self.idata.constant_data
-        mn, md = float(const["log_n_centre"]), float(const["log_d_centre"])
+        mn, md = float(const["log_n_centre"].values.ravel()[0]), float(const["log_d_centre"].values.ravel()[0])
         e, alpha, beta = self._param("e", g), self._param("alpha", g), self._param("beta", g)
         a_c, b_c = self.draws("a_c"), self.draws("b_c")
         x = np.log(n).ravel() - mn
@@ -204,7 +204,7 @@ class Run:
             raise BadInputError(f"compute must be > 0, got {compute!r}")
         g = self._group_index(group)
         const = self.idata.constant_data
-        mn, md = float(const["log_n_centre"]), float(const["log_d_centre"])
+        mn, md = float(const["log_n_centre"].values.ravel()[0]), float(const["log_d_centre"].values.ravel()[0])
         alpha, beta, e = self._param("alpha", g), self._param("beta", g), self._param("e", g)
         A = np.exp(self.draws("a_c") + alpha * mn)
         B = np.exp(self.draws("b_c") + beta * md)

@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import math
@@ -60,6 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,14 +139,14 @@ def worker_nutpie(seed: int) -> None:
     import pandas as pd
     import pymc as pm
     import pytensor.tensor as pt
-    import tomllib
 
     import nutpie
 
     t_import = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    priors = tomllib.loads(CARD.read_text())["priors"]
+    card = tomllib.loads(CARD.read_text())
+    priors, settings = card["priors"], card["sampler"]
     frame = pd.read_csv(DATA).query(WHERE)
     log_n, log_d = np.log(frame["N"].to_numpy(float)), np.log(frame["D"].to_numpy(float))
     x, z = log_n - log_n.mean(), log_d - log_d.mean()
@@ -160,7 +162,18 @@ def worker_nutpie(seed: int) -> None:
     t_compile = time.perf_counter() - t2
 
     t3 = time.perf_counter()
-    idata = nutpie.sample(compiled, chains=CHAINS, tune=TUNE, draws=DRAWS, seed=seed, progress_bar=False)
+    # Same step-size target and tree depth as the card gives ours (nutpie's defaults are 0.8 and 10);
+    # nutpie keeps its own (diagonal, gradient-based) mass-matrix adaptation.
+    idata = nutpie.sample(
+        compiled,
+        chains=CHAINS,
+        tune=TUNE,
+        draws=DRAWS,
+        seed=seed,
+        progress_bar=False,
+        target_accept=float(settings["target_accept"]),
+        maxdepth=int(settings["max_tree_depth"]),
+    )
     t_sample = time.perf_counter() - t3
 
     # Diagnostics comparable to ours: R-hat, bulk and tail ESS over the sampled parameters.
@@ -175,9 +188,21 @@ def worker_nutpie(seed: int) -> None:
     params = {}
     for k in ("alpha", "beta", "e"):
         v = np.asarray(post[k]).ravel()
-        params[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)), "ess_bulk": float(bulk[k]), "ess_tail": float(tail[k]), "r_hat": float(rhat[k])}
+        params[k] = {
+            "mean": float(v.mean()),
+            "sd": float(v.std(ddof=1)),
+            "ess_bulk": float(bulk[k]),
+            "ess_tail": float(tail[k]),
+            "r_hat": float(rhat[k]),
+        }
     big_e = np.exp(np.asarray(post["e"]).ravel())
-    params["E"] = {"mean": float(big_e.mean()), "sd": float(big_e.std(ddof=1)), "ess_bulk": float(az.ess(np.exp(np.asarray(post["e"])))), "ess_tail": float("nan"), "r_hat": float("nan")}
+    params["E"] = {
+        "mean": float(big_e.mean()),
+        "sd": float(big_e.std(ddof=1)),
+        "ess_bulk": float(az.ess(np.exp(np.asarray(post["e"])))),
+        "ess_tail": float("nan"),  # not computed (not used); the same as e's, ESS being rank-based
+        "r_hat": float("nan"),
+    }
     diverging = int(np.asarray(idata.sample_stats["diverging"]).sum()) if "diverging" in idata.sample_stats else -1
     _emit(
         {
@@ -189,6 +214,10 @@ def worker_nutpie(seed: int) -> None:
             "postprocess_s": t_post,
             "in_process_total_s": time.perf_counter() - t0,
             "rhat_max": float(max(float(rhat[k]) for k in names)),
+            "sampler_settings": {
+                "target_accept": float(settings["target_accept"]),
+                "maxdepth": int(settings["max_tree_depth"]),
+            },
             "divergences": diverging,
             "params": params,
         }
@@ -210,7 +239,11 @@ def worker_refit() -> None:
     run = bs.fit(sweep, seed=1, progress=False)
     t_refit = time.perf_counter() - t2
     s = run.summary
-    params = {k: {"mean": v.mean, "sd": v.sd, "ess_bulk": v.ess_bulk, "ess_tail": v.ess_tail, "r_hat": v.r_hat} for k, v in s.params.items() if k in ("alpha", "beta", "e", "E")}
+    params = {
+        k: {"mean": v.mean, "sd": v.sd, "ess_bulk": v.ess_bulk, "ess_tail": v.ess_tail, "r_hat": v.r_hat}
+        for k, v in s.params.items()
+        if k in ("alpha", "beta", "e", "E")
+    }
     _emit(
         {
             "tool": "ours-refit",
@@ -243,7 +276,8 @@ def _run_worker(args: list[str], env_extra: dict[str, str], label: str) -> dict:
     load_after = os.getloadavg()
     lines = [ln[len(MARK) :] for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if not lines:
-        sys.stderr.write(f"\n--- {label} failed (exit {proc.returncode}); its stderr ends with:\n{proc.stderr[-4000:]}\n")
+        sys.stderr.write(f"\n--- {label} failed (exit {proc.returncode}); its stderr ends with:\n")
+        sys.stderr.write(proc.stderr[-4000:] + "\n")
         raise RuntimeError(f"{label}: worker printed no result")
     record = json.loads(lines[-1])
     record.update(
@@ -330,7 +364,16 @@ def agreement(rows: dict) -> dict:
         a, b = ours[k], theirs[k]
         mcse = math.sqrt(a["sd"] ** 2 / a["ess_bulk"] + b["sd"] ** 2 / b["ess_bulk"])
         diff = a["mean"] - b["mean"]
-        out[k] = {"ours_mean": a["mean"], "nutpie_mean": b["mean"], "ours_sd": a["sd"], "nutpie_sd": b["sd"], "diff": diff, "diff_in_sd": diff / a["sd"], "z_mcse": diff / mcse, "agree": abs(diff / mcse) < 4}
+        out[k] = {
+            "ours_mean": a["mean"],
+            "nutpie_mean": b["mean"],
+            "ours_sd": a["sd"],
+            "nutpie_sd": b["sd"],
+            "diff": diff,
+            "diff_in_sd": diff / a["sd"],
+            "z_mcse": diff / mcse,
+            "agree": abs(diff / mcse) < 4,
+        }
     return out
 
 
@@ -340,8 +383,16 @@ def targets(rows: dict) -> dict:
     ours_cold, nutpie_first = _wall(rows["ours-cold"]), _wall(rows["nutpie-first"])
     refit = _wall(rows["ours-refit"])
     return {
-        "warm_speedup_vs_nutpie_warm": {"value": nutpie_warm / ours_warm, "target": ">= 5", "met": nutpie_warm / ours_warm >= 5},
-        "cold_vs_nutpie_first_ratio": {"value": ours_cold / nutpie_first, "target": "<= 1 (ours cold no slower)", "met": ours_cold <= nutpie_first},
+        "warm_speedup_vs_nutpie_warm": {
+            "value": nutpie_warm / ours_warm,
+            "target": ">= 5",
+            "met": nutpie_warm / ours_warm >= 5,
+        },
+        "cold_vs_nutpie_first_ratio": {
+            "value": ours_cold / nutpie_first,
+            "target": "<= 1 (ours cold no slower)",
+            "met": ours_cold <= nutpie_first,
+        },
         "refit_in_process_s": {"value": refit, "target": "< 3 s", "met": refit < 3},
     }
 
@@ -393,7 +444,8 @@ def machine_info() -> dict:
                 break
     commit = None
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        commit = git.stdout.strip() or None
     return {
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
@@ -409,8 +461,15 @@ def machine_info() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeats", type=int, default=3, help="fresh-process runs of each warm scenario (median reported); default 3")
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fit_chinchilla.json", help="where to write the raw results")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="fresh-process runs of each warm scenario (median reported); default 3"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "fit_chinchilla.json",
+        help="where to write the raw results",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary caches and run folder")
     p.add_argument("--worker", choices=("ours", "nutpie", "refit"), help=argparse.SUPPRESS)
     p.add_argument("--run-dir", help=argparse.SUPPRESS)
@@ -441,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     print("Posterior means (ours: cold run, seed 0; nutpie: first run, seed 0):\n")
     print("| param | ours | nutpie | diff / posterior sd | diff / MCSE | agree |\n|---|---:|---:|---:|---:|---|")
     for k, v in agree.items():
-        print(f"| {k} | {v['ours_mean']:.4f} | {v['nutpie_mean']:.4f} | {v['diff_in_sd']:+.3f} | {v['z_mcse']:+.2f} | {'yes' if v['agree'] else 'NO'} |")
+        ok = "yes" if v["agree"] else "NO"
+        means = f"{v['ours_mean']:.4f} | {v['nutpie_mean']:.4f}"
+        print(f"| {k} | {means} | {v['diff_in_sd']:+.3f} | {v['z_mcse']:+.2f} | {ok} |")
     print("\nTargets:\n")
     for k, v in goals.items():
         print(f"- {k}: {v['value']:.2f} (target {v['target']}): {'met' if v['met'] else 'NOT met'}")
@@ -450,7 +511,17 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "benchmark": "fit_chinchilla",
         "command": "python benchmarks/bench_fit.py" + (f" --repeats {a.repeats}" if a.repeats != 3 else ""),
-        "settings": {"data": str(DATA.relative_to(ROOT)), "where": WHERE, "chains": CHAINS, "tune": TUNE, "draws": DRAWS, "repeats": a.repeats},
+        "settings": {
+            "data": str(DATA.relative_to(ROOT)),
+            "where": WHERE,
+            "chains": CHAINS,
+            "tune": TUNE,
+            "draws": DRAWS,
+            "repeats": a.repeats,
+            "card": str(CARD.relative_to(ROOT)),
+            "card_sha256": hashlib.sha256(CARD.read_bytes()).hexdigest(),
+            "card_sampler": tomllib.loads(CARD.read_text())["sampler"],
+        },
         "machine": info,
         "rows": rows,
         "runs": result["runs"],

@@ -38,11 +38,11 @@ def test_grouped_and_run_sites(key):
     card = load_card("loss")
     structure = LossStructure(n_groups=3, n_runs=4, group_params=("e", "alpha"))
     tr = trace(seed(loss_model, key)).get_trace(_data(n_groups=3, n_runs=4), card=card, structure=structure)
-    assert tr["z_e"]["value"].shape == (3,)
+    assert tr["e_raw"]["value"].shape == (3,)
     assert tr["e_group"]["value"].shape == (3,)
     assert tr["alpha_group"]["value"].shape == (3,)
     assert np.all((np.asarray(tr["alpha_group"]["value"]) > 0) & (np.asarray(tr["alpha_group"]["value"]) < 1))
-    assert "z_beta" not in tr
+    assert "beta_raw" not in tr
     assert tr["z_run"]["value"].shape == (4,)
 
 

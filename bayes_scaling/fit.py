@@ -12,7 +12,8 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer.util import log_likelihood
+from numpyro.handlers import substitute, trace
+from numpyro.infer.util import constrain_fn
 
 from .cards import ModelCard, load_card
 from .defaults import pick
@@ -81,11 +82,27 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LossArray
     return LossArrays(data, np.log(f["loss"].to_numpy(float)), structure, tuple(map(str, group_levels)), tuple(map(str, run_levels)))
 
 
+def _constrain(model, args, kwargs, z: dict, spec: SamplerSpec) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Constrained values, deterministic sites and pointwise log-likelihood of every draw."""
+
+    def one(z1):
+        params = constrain_fn(model, args, kwargs, z1, return_deterministic=True)
+        tr = trace(substitute(model, data=params)).get_trace(*args, **kwargs)
+        return params, tr[OBS]["fn"].log_prob(tr[OBS]["value"])
+
+    flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in z.items()}
+    params, loglik = jax.jit(jax.vmap(one))(flat)
+    shape = (spec.chains, spec.draws)
+    samples = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in params.items()}
+    return samples, np.asarray(loglik).reshape(shape + loglik.shape[1:])
+
+
 # One compiled sampler per (card, structure, settings); reused across fits in a process,
 # so a refit of same-shaped data skips tracing and compilation.
 @functools.lru_cache(maxsize=32)
 def _sampler(card: ModelCard, structure: LossStructure, spec: SamplerSpec) -> CompiledSampler:
-    return CompiledSampler(functools.partial(loss_model, card=card, structure=structure), spec)
+    model_key = f"loss|{card.source}|{structure!r}"
+    return CompiledSampler(functools.partial(loss_model, card=card, structure=structure), spec, model_key)
 
 
 def _versions() -> dict[str, str]:
@@ -143,9 +160,7 @@ def fit(
     raw = sampler.run(jax.random.key(seed), args, kwargs, progress=progress)
 
     t0 = time.perf_counter()
-    model = functools.partial(loss_model, card=card, structure=arrays.structure)
-    latent = {k: jnp.asarray(v) for k, v in raw.samples.items()}
-    loglik = np.asarray(log_likelihood(model, latent, *args, batch_ndims=2, **kwargs)[OBS])
+    samples, loglik = _constrain(sampler.model, args, kwargs, raw.z, spec)
     coords = {"row": np.arange(sweep.n_rows)}
     dims = {OBS: ["row"], "x": ["row"], "z": ["row"]}
     if arrays.structure.n_groups > 1:
@@ -157,7 +172,7 @@ def fit(
         coords["run"] = list(arrays.run_levels)
         dims["z_run"] = ["run"]
     idata = az.from_dict(
-        posterior=raw.samples,
+        posterior=samples,
         sample_stats={
             "diverging": raw.diverging,
             "energy": raw.energy,

@@ -1,10 +1,11 @@
 """NUTS driver: NumPyro's NUTS kernel run in compiled chunks, chains in parallel.
 
-Why not ``numpyro.infer.MCMC``: we need the compile time apart from the sampling time
-(summary.json reports both), a progress display that does not slow sampling, and
-one compiled program reused for every data set of the same shape. Chains run one per
-CPU device (threads) when the process has several, so a slow chain does not hold the
-others in lock-step; within a device they are vectorised.
+Why not ``numpyro.infer.MCMC``: summary.json reports compile time apart from
+sampling time; the progress display must not slow sampling; one compiled program
+must serve every data set of the same shape, in this process and (exported to the
+cache folder, see ``programs.py``) in the next. Chains run one per CPU device
+(threads) when the process has several, so a slow chain does not hold the others in
+lock-step; within a device they are vectorised.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from numpyro.infer import NUTS
+
+from .programs import load_or_export, program_key
 
 
 class SamplerSpec(NamedTuple):
@@ -34,7 +39,7 @@ class SamplerSpec(NamedTuple):
 class Draws(NamedTuple):
     """Raw output of a run, arrays shaped (chains, draws, ...)."""
 
-    samples: dict[str, np.ndarray]  # constrained values and deterministic sites
+    z: dict[str, np.ndarray]  # unconstrained positions
     diverging: np.ndarray
     energy: np.ndarray
     num_steps: np.ndarray
@@ -68,67 +73,80 @@ class Progress:
 
 
 def _devices_for(chains: int) -> int:
-    """The most CPU/GPU devices that split the chains evenly."""
+    """The most devices that split the chains evenly."""
     n = jax.local_device_count()
     return max(d for d in range(1, min(n, chains) + 1) if chains % d == 0)
 
 
 class CompiledSampler:
-    """A NUTS kernel for one model, with its compiled chunk program(s) cached by shape."""
+    """A NUTS kernel for one model, with its compiled chunk program(s) cached by shape.
 
-    def __init__(self, model: Callable, spec: SamplerSpec) -> None:
-        self.spec, self.model = spec, model
+    ``model_key`` names the model's meaning (card text and structure); with the
+    settings and the array shapes it keys the program exported to disk.
+    """
+
+    def __init__(self, model: Callable, spec: SamplerSpec, model_key: str = "") -> None:
+        self.spec, self.model, self.model_key = spec, model, model_key
         self.chunk = math.gcd(spec.warmup, spec.draws, 100) if spec.warmup else math.gcd(spec.draws, 100)
         self.n_dev = _devices_for(spec.chains)
-        self._compiled: dict[object, object] = {}
+        self.mesh = jax.make_mesh((self.n_dev,), ("chains",), devices=jax.local_devices()[: self.n_dev]) if self.n_dev > 1 else None
+        self._compiled: dict[str, Callable] = {}
 
-    def _kernel(self) -> NUTS:
-        # A fresh kernel per run: NumPyro's ``init`` with a batch of keys wraps the
-        # kernel's sample function in ``vmap``, so a re-initialised kernel would be
-        # vmapped twice. The compiled program does not depend on the kernel object.
+    def kernel(self) -> NUTS:
+        """A fresh NUTS kernel for this model and settings.
+
+        Fresh per run: NumPyro's ``init`` with a batch of keys wraps the kernel's
+        sample function in ``vmap``, so a re-initialised kernel would be vmapped
+        twice. The compiled program does not depend on the kernel object.
+        """
         spec = self.spec
         return NUTS(self.model, dense_mass=spec.dense_mass, target_accept_prob=spec.target_accept, max_tree_depth=spec.max_tree_depth)
 
-    def _program(self, kernel: NUTS):
-        length = self.chunk
+    def _builder(self, kernel: NUTS, state_def, args_def) -> Callable[[], Callable]:
+        length, mesh = self.chunk, self.mesh
 
-        def chunk(state, args, kwargs):
-            # ``kernel.sample`` is already vectorised over the chains of this device.
-            def body(s, _):
-                s = kernel.sample(s, args, kwargs)
-                return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob, s.adapt_state.step_size)
+        def build() -> Callable:
+            def chunk(state_leaves, arg_leaves):
+                state = jax.tree.unflatten(state_def, state_leaves)
+                args, kwargs = jax.tree.unflatten(args_def, arg_leaves)
 
-            return jax.lax.scan(body, state, None, length=length)
+                # ``kernel.sample`` is already vectorised over this device's chains.
+                def body(s, _):
+                    s = kernel.sample(s, args, kwargs)
+                    return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob, s.adapt_state.step_size)
 
-        if self.n_dev > 1:
-            return jax.pmap(chunk, in_axes=(0, None, None))
-        return jax.jit(chunk)
+                state, outs = jax.lax.scan(body, state, None, length=length)
+                return jax.tree.leaves(state), jax.tree.leaves(outs)
 
-    def _split(self, tree):
-        if self.n_dev == 1:
-            return tree
-        return jax.tree.map(lambda x: x.reshape((self.n_dev, -1) + x.shape[1:]), tree)
+            if mesh is None:
+                return chunk
+            # An equal share of the chains per device; no communication between them.
+            return jax.shard_map(
+                chunk, mesh=mesh, in_specs=(P("chains"), P()), out_specs=(P("chains"), P(None, "chains")), check_vma=False
+            )
 
-    def _chains_first(self, x: np.ndarray) -> np.ndarray:
-        if self.n_dev == 1:
-            return np.swapaxes(x, 0, 1)
-        x = np.swapaxes(x, 1, 2)  # (devices, chains/device, draws, ...)
-        return x.reshape((-1,) + x.shape[2:])
+        return build
 
     def run(self, rng_key: jax.Array, args: tuple, kwargs: dict, *, progress: bool | None = None) -> Draws:
-        """Warm up and sample; return draws of every site, constrained."""
+        """Warm up and sample; return unconstrained draws and sampler statistics."""
         spec = self.spec
         t0 = time.perf_counter()
-        keys = jax.random.split(rng_key, spec.chains)
-        kernel = self._kernel()
-        state = kernel.init(keys, spec.warmup, None, args, kwargs)
-        state = self._split(state)
-        shape_key = jax.tree.map(lambda x: (x.shape, x.dtype), (state, args, kwargs))
-        key = str(shape_key)
+        if jnp.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
+            rng_key = jax.random.key_data(rng_key)  # NumPyro's kernels take raw uint32 keys
+        kernel = self.kernel()
+        state = kernel.init(jax.random.split(rng_key, spec.chains), spec.warmup, None, args, kwargs)
+        state_leaves, state_def = jax.tree.flatten(state)
+        arg_leaves, args_def = jax.tree.flatten((args, kwargs))
+        out_def = jax.tree.structure((state.z, 0, 0, 0, 0, 0))
+        shapes = [(x.shape, str(x.dtype)) for x in state_leaves + arg_leaves]
+        key = program_key("nuts-chunk", self.model_key, tuple(spec), self.chunk, self.n_dev, str(state_def), str(args_def), shapes)
         if key not in self._compiled:
-            program = self._program(kernel)
-            self._compiled[key] = program.lower(state, args, kwargs).compile()
+            builder = self._builder(kernel, state_def, args_def)
+            self._compiled[key] = load_or_export(key, builder, state_leaves, arg_leaves, self.mesh)
         compiled = self._compiled[key]
+        if self.mesh is not None:
+            state_leaves = jax.device_put(state_leaves, NamedSharding(self.mesh, P("chains")))
+            arg_leaves = jax.device_put(arg_leaves, NamedSharding(self.mesh, P()))
         compile_s = time.perf_counter() - t0
 
         t1 = time.perf_counter()
@@ -137,32 +155,14 @@ class CompiledSampler:
         kept = []
         done = 0
         while done < total:
-            state, out = compiled(state, args, kwargs)
+            state_leaves, out_leaves = compiled(state_leaves, arg_leaves)
             done += self.chunk
             if done > spec.warmup:
-                kept.append(out)
+                kept.append(out_leaves)
             bar.update(done, "warmup" if done <= spec.warmup else "sampling")
-        jax.block_until_ready(state)
+        jax.block_until_ready(state_leaves)
         bar.close()
-        # Chunk outputs are (devices, chunk, chains/device, ...) under pmap and
-        # (chunk, chains, ...) otherwise: join the chunks, then put chains first.
-        draw_axis = 1 if self.n_dev > 1 else 0
-        joined = jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs], axis=draw_axis), *kept)
-        z, diverging, energy, num_steps, accept_prob, step_size = jax.tree.map(self._chains_first, joined)
-        sample_s = time.perf_counter() - t1
-
-        postprocess = kernel.postprocess_fn(args, kwargs)
-        flat = jax.tree.map(lambda x: jnp.reshape(x, (-1,) + x.shape[2:]), z)
-        constrained = jax.jit(jax.vmap(postprocess))(flat)
-        samples = {k: np.asarray(v).reshape((spec.chains, spec.draws) + v.shape[1:]) for k, v in constrained.items()}
-        return Draws(
-            samples=samples,
-            diverging=np.asarray(diverging),
-            energy=np.asarray(energy),
-            num_steps=np.asarray(num_steps),
-            accept_prob=np.asarray(accept_prob),
-            step_size=np.asarray(step_size),
-            compile_s=compile_s,
-            sample_s=sample_s,
-        )
-
+        # Each chunk's outputs are (chunk, chains, ...): join the chunks, put chains first.
+        joined = [np.swapaxes(np.concatenate([np.asarray(c[i]) for c in kept], axis=0), 0, 1) for i in range(len(kept[0]))]
+        z, diverging, energy, num_steps, accept_prob, step_size = jax.tree.unflatten(out_def, joined)
+        return Draws(z, diverging, energy, num_steps, accept_prob, step_size, compile_s, time.perf_counter() - t1)

@@ -10,8 +10,8 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import bayes_scaling as bs  # noqa: E402
 
 # Before any JAX work: float64, the compilation cache (shared with the CLI, so CI
-# reruns and local reruns skip XLA compilation), four CPU devices for four chains.
-bs.configure_jax(cpu_devices=4)
+# reruns and local reruns skip XLA compilation), one CPU device per core.
+bs.configure_jax()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -1,0 +1,93 @@
+"""Compiled programs that survive the process: traced once, then loaded from disk.
+
+JAX's persistent compilation cache skips XLA compilation in a new process, but not
+tracing, and tracing NumPyro's NUTS takes ~2 s of Python on every start. Here a
+program over flat arrays is exported once (``jax.export``, StableHLO) into the cache
+folder and later deserialized: a fresh process then neither traces NUTS nor
+compiles it (the XLA executable comes from the compilation cache).
+
+Programs take and return flat lists of arrays, so no custom pytree (NumPyro's
+``HMCState``) has to be serialised; the caller keeps the tree structures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import jax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .jaxsetup import default_cache_dir
+
+FORMAT = 1  # bump when what is exported changes meaning
+
+
+def _versions() -> str:
+    parts = []
+    for pkg in ("jax", "jaxlib", "numpyro", "bayes-scaling"):
+        try:
+            parts.append(f"{pkg}={importlib.metadata.version(pkg)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{pkg}=?")
+    return ";".join(parts)
+
+
+def program_key(*parts: object) -> str:
+    """A file name for a program: a hash of everything its meaning depends on."""
+    text = repr((FORMAT, _versions(), jax.default_backend(), parts))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _programs_dir() -> Path:
+    cache = jax.config.jax_compilation_cache_dir
+    return Path(cache or default_cache_dir()) / "programs"
+
+
+def _specs(leaves: Sequence[jax.Array], sharding) -> list[jax.ShapeDtypeStruct]:
+    return [jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding) for x in leaves]
+
+
+def load_or_export(
+    key: str,
+    build: Callable[[], Callable],
+    batched: Sequence[jax.Array],
+    shared: Sequence[jax.Array],
+    mesh: Mesh | None,
+) -> Callable:
+    """A compiled callable ``f(batched, shared) -> (batched_out, other_out)``.
+
+    ``build()`` returns the Python function (traced only on a cache miss). With a
+    ``mesh``, ``batched`` leaves are split along their first axis across its devices.
+    """
+    path = _programs_dir() / f"{key}.bin"
+    if mesh is not None:
+        b_sh, s_sh = NamedSharding(mesh, PartitionSpec("chains")), NamedSharding(mesh, PartitionSpec())
+    else:
+        b_sh = s_sh = None
+    exported = None
+    if path.is_file():
+        try:
+            exported = jax.export.deserialize(bytearray(path.read_bytes()))
+        except Exception as err:  # a file from another jax version or a torn write: rebuild it
+            warnings.warn(f"bayes-scaling: ignoring unreadable cached program {path.name}: {err}", stacklevel=2)
+            exported = None
+    if exported is None:
+        fn = build()
+        jitted = jax.jit(fn) if mesh is None else jax.jit(fn, in_shardings=(b_sh, s_sh))
+        exported = jax.export.export(jitted)(_specs(batched, b_sh), _specs(shared, s_sh))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(exported.serialize())
+            os.replace(tmp, path)
+        except OSError as err:
+            warnings.warn(f"bayes-scaling: could not cache a compiled program ({err}); the next process traces again", stacklevel=2)
+    call = jax.jit(exported.call) if mesh is None else jax.jit(exported.call, in_shardings=(b_sh, s_sh))
+    return call.lower(_specs(batched, b_sh), _specs(shared, s_sh)).compile()

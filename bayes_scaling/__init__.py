@@ -18,7 +18,7 @@ from .cards import load_card as load_card
 from .diagnostics import Diagnostics as Diagnostics
 from .errors import BadInputError as BadInputError
 from .errors import UsageError as UsageError
-from .fit import fit as fit
+from .fitting import fit as fit
 from .jaxsetup import configure_jax as configure_jax
 from .run import Prediction as Prediction
 from .run import Run as Run

@@ -1,7 +1,7 @@
 """Model cards: one TOML file per law with priors (and why), hierarchy and sampler settings.
 
 The cards shipped with the package live in the top-level ``models/`` folder of the
-repository and inside the wheel as ``bayes_scaling/models``. Users may pass their
+repository and inside the wheel as ``bayes_scaling/model_cards``. Users may pass their
 own file. A card is parsed once into frozen records; nothing downstream reads TOML.
 """
 
@@ -161,7 +161,7 @@ def parse_card(text: str, origin: str = "<card>") -> ModelCard:
 
 def cards_dir() -> Path:
     """Where the shipped cards are: inside the wheel, or the repository's ``models/``."""
-    inside = Path(__file__).parent / "models"
+    inside = Path(__file__).parent / "model_cards"
     if inside.is_dir():
         return inside
     return Path(__file__).resolve().parent.parent / "models"

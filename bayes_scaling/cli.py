@@ -103,7 +103,7 @@ def _print_summary(run, out: Path, stream) -> None:
 
 def _cmd_fit(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .artifacts import save_run
-    from .fit import fit
+    from .fitting import fit
     from .sweep import load_sweep, parse_mapping
 
     out = Path(a.out)

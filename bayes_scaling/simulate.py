@@ -66,7 +66,7 @@ def simulate_loss_sweep(truth: LossTruth, design: SweepDesign = SweepDesign(), *
                 rows.append((g, run, n, n * tpp, E, "cooldown_end" if design.wsd else "final"))
                 if design.wsd and design.hot_every:
                     rows.append((g, run, n, n * tpp / 1.1, E, "hot"))
-    g_idx, run_ids, n, d, e_vals, phase = (np.array(c) for c in zip(*rows))
+    g_idx, run_ids, n, d, e_vals, phase = (np.array(c) for c in zip(*rows, strict=True))
     k_run, k_noise = jax.random.split(rng_key)
     uniq, inverse = np.unique(run_ids, return_inverse=True)
     run_effect = truth.sigma_run * np.asarray(jax.random.normal(k_run, (len(uniq),)))[inverse]

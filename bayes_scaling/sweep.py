@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import difflib
-import io
 import hashlib
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path

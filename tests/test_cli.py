@@ -145,3 +145,22 @@ def test_refit_in_process_reuses_the_compiled_sampler(sim_csv):
     run = bs.fit(sweep, chains=4, warmup=300, draws=300, seed=5, progress=False)
     assert fit_module._sampler.cache_info().hits == hits + 1
     assert run.summary.timings_s["compile"] < 1.0 + run.summary.timings_s["sample"]
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    import io
+
+    from bayes_scaling.sampler import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        bar = Progress(200, stream=stream)
+        bar.update(100, "warmup")
+        bar.update(200, "sampling")
+        bar.close()
+    assert "warmup" in tty.getvalue() and "200/200" in tty.getvalue()
+    assert pipe.getvalue() == ""

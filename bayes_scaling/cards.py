@@ -15,6 +15,7 @@ from typing import Mapping
 
 import numpyro.distributions as dist
 
+from .defaults import default
 from .errors import BadInputError
 
 # The distributions a card may name, with the parameters each takes.
@@ -137,13 +138,14 @@ def parse_card(text: str, origin: str = "<card>") -> ModelCard:
         raise BadInputError(f"the {law} law needs hierarchy.scales for {', '.join(missing)}", file=origin)
     group_params = tuple(hier.get("group_params", ("e",)))
     s = raw.get("sampler", {})
+    # A card may leave any sampler setting out; the defaults table fills it in.
     sampler = SamplerSettings(
-        chains=int(s.get("chains", 4)),
-        warmup=int(s.get("warmup", 1000)),
-        draws=int(s.get("draws", 1000)),
-        target_accept=float(s.get("target_accept", 0.8)),
-        dense_mass=bool(s.get("dense_mass", True)),
-        max_tree_depth=int(s.get("max_tree_depth", 10)),
+        chains=int(s.get("chains", default("chains"))),
+        warmup=int(s.get("warmup", default("warmup"))),
+        draws=int(s.get("draws", default("draws"))),
+        target_accept=float(s.get("target_accept", default("target_accept"))),
+        dense_mass=bool(s.get("dense_mass", default("dense_mass"))),
+        max_tree_depth=int(s.get("max_tree_depth", default("max_tree_depth"))),
     )
     return ModelCard(
         name=str(raw.get("name", law)),

@@ -23,10 +23,10 @@ DEFAULTS: dict[str, Default] = {
     "seed": Default(0, "Fixed so that a rerun of the same command gives the same posterior."),
     "target_accept": Default(0.8, "NumPyro default; raise it in the model card if a fit shows divergences."),
     "max_tree_depth": Default(10, "NumPyro/Stan default."),
+    "dense_mass": Default(True, "The laws have 5-10 correlated parameters; a dense metric costs nothing at that size."),
     "rhat_max": Default(1.01, "Vehtari et al. 2021 recommend R-hat < 1.01 before trusting a posterior."),
     "ess_min": Default(400, "Vehtari et al. 2021: bulk and tail ESS >= 100 per chain, i.e. 400 for four chains."),
     "ebfmi_min": Default(0.3, "Betancourt 2016 (arXiv 1604.00695): E-BFMI below 0.3 signals poor exploration."),
-    "ci_prob": Default(0.90, "The band reported by default: q05 to q95."),
     "progress_chunk": Default(100, "Iterations per compiled chunk; the progress display updates between chunks."),
 }
 

@@ -121,6 +121,71 @@ def _param_summary(x: np.ndarray, r: float, b: float, t: float) -> ParamSummary:
     return ParamSummary(float(x.mean()), float(x.std(ddof=1)), float(q[0]), float(q[1]), float(q[2]), float(r), float(b), float(t))
 
 
+def _spec(card: ModelCard, chains: int | None, warmup: int | None, draws: int | None) -> SamplerSpec:
+    """Sampler settings: the caller's, else the card's, else the defaults table."""
+    s = card.sampler
+    spec = SamplerSpec(
+        chains=int(chains if chains is not None else s.chains or pick("chains", None)),
+        warmup=int(warmup if warmup is not None else s.warmup),
+        draws=int(draws if draws is not None else s.draws),
+        target_accept=float(s.target_accept),
+        dense_mass=bool(s.dense_mass),
+        max_tree_depth=int(s.max_tree_depth),
+    )
+    if spec.chains < 1 or spec.draws < 1 or spec.warmup < 0:
+        raise BadInputError(f"need chains >= 1, draws >= 1, warmup >= 0; got {spec.chains}, {spec.draws}, {spec.warmup}")
+    return spec
+
+
+def _inference_data(arrays: LossArrays, samples: dict, loglik: np.ndarray, raw) -> az.InferenceData:
+    """The run's InferenceData: posterior, sample_stats, log_likelihood, observed and constant data."""
+    coords = {"row": np.arange(len(arrays.log_loss))}
+    dims = {OBS: ["row"], "x": ["row"], "z": ["row"]}
+    if arrays.structure.n_groups > 1:
+        coords["group"] = list(arrays.group_levels)
+        for p in GROUPABLE:
+            dims[f"{p}_raw"] = ["group"]
+            dims[f"{p}_group"] = ["group"]
+    if arrays.structure.n_runs:
+        coords["run"] = list(arrays.run_levels)
+        dims["z_run"] = ["run"]
+    return az.from_dict(
+        posterior=samples,
+        sample_stats={
+            "diverging": raw.diverging,
+            "energy": raw.energy,
+            "n_steps": raw.num_steps,
+            "acceptance_rate": raw.accept_prob,
+            "step_size": raw.step_size,
+        },
+        log_likelihood={OBS: loglik},
+        observed_data={OBS: arrays.log_loss},
+        constant_data={
+            "x": np.asarray(arrays.data.x),
+            "z": np.asarray(arrays.data.z),
+            "log_n_centre": float(arrays.data.log_n_centre),
+            "log_d_centre": float(arrays.data.log_d_centre),
+        },
+        coords=coords,
+        dims=dims,
+    )
+
+
+def _params(idata: az.InferenceData, arrays: LossArrays) -> dict[str, ParamSummary]:
+    """summary.json's ``params``: every reported scalar, and per-group values as ``name[group]``."""
+    reported = [k for k in _REPORTED if k in idata.posterior]
+    _, rhat, bulk, tail = diagnose(idata, reported)
+    params = {k: _param_summary(np.asarray(idata.posterior[k]).ravel(), rhat[k], bulk[k], tail[k]) for k in reported}
+    if arrays.structure.n_groups > 1:
+        for p in arrays.structure.group_params:
+            name = f"{p}_group"
+            values = np.asarray(idata.posterior[name])
+            _, rg, bg, tg = diagnose(idata, [name])
+            for i, level in enumerate(arrays.group_levels):
+                params[f"{p}[{level}]"] = _param_summary(values[..., i].ravel(), rg[name][i], bg[name][i], tg[name][i])
+    return params
+
+
 def fit(
     sweep: Sweep,
     *,
@@ -142,17 +207,7 @@ def fit(
     card = load_card(sweep.law) if card is None else (load_card(card) if isinstance(card, str) else card)
     if card.law != sweep.law:
         raise BadInputError(f"model card {card.name!r} is for law {card.law!r}, the sweep was loaded for {sweep.law!r}")
-    s = card.sampler
-    spec = SamplerSpec(
-        chains=int(chains if chains is not None else s.chains or pick("chains", None)),
-        warmup=int(warmup if warmup is not None else s.warmup),
-        draws=int(draws if draws is not None else s.draws),
-        target_accept=float(s.target_accept),
-        dense_mass=bool(s.dense_mass),
-        max_tree_depth=int(s.max_tree_depth),
-    )
-    if spec.chains < 1 or spec.draws < 1 or spec.warmup < 0:
-        raise BadInputError(f"need chains >= 1, draws >= 1, warmup >= 0; got {spec.chains}, {spec.draws}, {spec.warmup}")
+    spec = _spec(card, chains, warmup, draws)
     seed = int(pick("seed", seed))
     arrays = loss_arrays(sweep, group_params)
     sampler = _sampler(card, arrays.structure, spec)
@@ -161,50 +216,9 @@ def fit(
 
     t0 = time.perf_counter()
     samples, loglik = _constrain(sampler.model, args, kwargs, raw.z, spec)
-    coords = {"row": np.arange(sweep.n_rows)}
-    dims = {OBS: ["row"], "x": ["row"], "z": ["row"]}
-    if arrays.structure.n_groups > 1:
-        coords["group"] = list(arrays.group_levels)
-        for p in GROUPABLE:
-            dims[f"{p}_raw"] = ["group"]
-            dims[f"{p}_group"] = ["group"]
-    if arrays.structure.n_runs:
-        coords["run"] = list(arrays.run_levels)
-        dims["z_run"] = ["run"]
-    idata = az.from_dict(
-        posterior=samples,
-        sample_stats={
-            "diverging": raw.diverging,
-            "energy": raw.energy,
-            "n_steps": raw.num_steps,
-            "acceptance_rate": raw.accept_prob,
-            "step_size": raw.step_size,
-        },
-        log_likelihood={OBS: loglik},
-        observed_data={OBS: arrays.log_loss},
-        constant_data={
-            "x": np.asarray(arrays.data.x),
-            "z": np.asarray(arrays.data.z),
-            "log_n_centre": float(arrays.data.log_n_centre),
-            "log_d_centre": float(arrays.data.log_d_centre),
-        },
-        coords=coords,
-        dims=dims,
-    )
-    latent_names = [k for k in _LATENT if k in idata.posterior]
-    diag, rhat, bulk, tail = diagnose(idata, latent_names)
-    # Derived parameters (E, A, ...) get their own diagnostics for the summary table.
-    reported = [k for k in _REPORTED if k in idata.posterior]
-    _, r2, b2, t2 = diagnose(idata, reported)
-    params = {}
-    for k in reported:
-        params[k] = _param_summary(np.asarray(idata.posterior[k]).ravel(), r2[k], b2[k], t2[k])
-    if arrays.structure.n_groups > 1:
-        for p in arrays.structure.group_params:
-            gd = np.asarray(idata.posterior[f"{p}_group"])
-            _, rg, bg, tg = diagnose(idata, [f"{p}_group"])
-            for i, level in enumerate(arrays.group_levels):
-                params[f"{p}[{level}]"] = _param_summary(gd[..., i].ravel(), rg[f"{p}_group"][i], bg[f"{p}_group"][i], tg[f"{p}_group"][i])
+    idata = _inference_data(arrays, samples, loglik, raw)
+    diag, _, _, _ = diagnose(idata, [k for k in _LATENT if k in idata.posterior])
+    params = _params(idata, arrays)
     post_s = time.perf_counter() - t0
     summary = Summary(
         law=sweep.law,

@@ -22,6 +22,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from numpyro.infer import NUTS
 
+from .defaults import default
 from .programs import load_or_export, program_key
 
 
@@ -87,7 +88,8 @@ class CompiledSampler:
 
     def __init__(self, model: Callable, spec: SamplerSpec, model_key: str = "") -> None:
         self.spec, self.model, self.model_key = spec, model, model_key
-        self.chunk = math.gcd(spec.warmup, spec.draws, 100) if spec.warmup else math.gcd(spec.draws, 100)
+        most = int(default("progress_chunk"))
+        self.chunk = math.gcd(spec.warmup, spec.draws, most) if spec.warmup else math.gcd(spec.draws, most)
         self.n_dev = _devices_for(spec.chains)
         self.mesh = jax.make_mesh((self.n_dev,), ("chains",), devices=jax.local_devices()[: self.n_dev]) if self.n_dev > 1 else None
         self._compiled: dict[str, Callable] = {}

@@ -136,11 +136,10 @@ def worker_nutpie(seed: int) -> None:
     t0 = time.perf_counter()
     import arviz as az
     import numpy as np
+    import nutpie
     import pandas as pd
     import pymc as pm
     import pytensor.tensor as pt
-
-    import nutpie
 
     t_import = time.perf_counter() - t0
 

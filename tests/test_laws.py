@@ -55,3 +55,18 @@ def test_compute_optimal_exponent_is_beta_over_alpha_plus_beta():
     np.testing.assert_allclose(slope, p["beta"] / (p["alpha"] + p["beta"]), rtol=1e-10)
     # Besiroglu et al. report 0.513 for this exponent.
     assert abs(slope - 0.513) < 0.001
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_log_sum_exp3_is_stable_and_has_the_right_gradient(jit):
+    from bayes_scaling.laws import log_sum_exp3
+
+    f = jax.jit(log_sum_exp3) if jit else log_sum_exp3
+    big = f(1000.0, 999.0, -1000.0)
+    np.testing.assert_allclose(float(big), 1000.0 + np.log1p(np.exp(-1.0)), rtol=1e-14)
+    small = f(-1000.0, -1001.0, -2000.0)
+    np.testing.assert_allclose(float(small), -1000.0 + np.log1p(np.exp(-1.0)), rtol=1e-14)
+    # The gradient is the softmax of the terms, whatever the shift.
+    t = jnp.array([0.3, -1.2, 2.0])
+    g = jax.grad(lambda v: f(v[0], v[1], v[2]))(t)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(jax.nn.softmax(t)), rtol=1e-12)

@@ -12,6 +12,7 @@ Programs take and return flat lists of arrays, so no custom pytree (NumPyro's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import os
@@ -38,9 +39,21 @@ def _versions() -> str:
     return ";".join(parts)
 
 
+@functools.lru_cache(maxsize=1)
+def _source_digest() -> str:
+    """A hash of this package's own source: a program exported by other code (an
+    edited model, a development checkout) must never be loaded in its place, even
+    when the version number did not change."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def program_key(*parts: object) -> str:
     """A file name for a program: a hash of everything its meaning depends on."""
-    text = repr((FORMAT, _versions(), jax.default_backend(), parts))
+    text = repr((FORMAT, _versions(), _source_digest(), jax.default_backend(), jax.device_count(), parts))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -164,3 +164,12 @@ def test_progress_bar_draws_on_a_terminal_only():
         bar.close()
     assert "warmup" in tty.getvalue() and "200/200" in tty.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_program_key_changes_with_the_package_source(monkeypatch):
+    from bayes_scaling import programs
+
+    before = programs.program_key("nuts-chunk", "model")
+    programs._source_digest.cache_clear()
+    monkeypatch.setattr(programs, "_source_digest", lambda: "edited")
+    assert programs.program_key("nuts-chunk", "model") != before

@@ -8,6 +8,7 @@ half-written mix (rename is atomic on one file system).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -22,6 +23,17 @@ from .run import Run, Summary
 POSTERIOR, SUMMARY, CARD = "posterior.nc", "summary.json", "card.toml"
 
 
+def _nan_to_null(x):
+    """Strict JSON: an undefined number (NaN R-hat of a single chain) is written as null."""
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_null(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_nan_to_null(v) for v in x]
+    return x
+
+
 def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
     """Write ``posterior.nc``, ``summary.json`` and the card to folder ``out``."""
     out = Path(out)
@@ -33,7 +45,8 @@ def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         run.idata.to_netcdf(str(tmp / POSTERIOR), engine="h5netcdf")
-        (tmp / SUMMARY).write_text(json.dumps(run.summary.to_json(), indent=2, allow_nan=True) + "\n", encoding="utf-8")
+        text = json.dumps(_nan_to_null(run.summary.to_json()), indent=2, allow_nan=False)
+        (tmp / SUMMARY).write_text(text + "\n", encoding="utf-8")
         (tmp / CARD).write_text(run.card.source, encoding="utf-8")
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))

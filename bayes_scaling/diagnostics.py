@@ -47,25 +47,28 @@ def diagnose(
     r_all = np.concatenate([np.ravel(v) for v in rhat.values()])
     b_all = np.concatenate([np.ravel(v) for v in bulk.values()])
     t_all = np.concatenate([np.ravel(v) for v in tail.values()])
-    worst = max(rhat, key=lambda k: np.nanmax(rhat[k]))
+    # NaN R-hat ranks as the worst: it means the chains could not be compared.
+    worst = max(rhat, key=lambda k: np.max(np.where(np.isnan(rhat[k]), np.inf, rhat[k])))
     divergences = int(np.asarray(idata.sample_stats["diverging"]).sum())
     ebfmi = tuple(float(x) for x in az.bfmi(idata))
     problems = []
     # NaN R-hat (a constant chain) counts as a failure, never as a pass.
-    if not np.all(r_all <= rhat_max):
+    if np.any(np.isnan(r_all)):
+        problems.append("R-hat undefined (NaN): it needs at least 2 chains and a parameter that moves")
+    elif not np.all(r_all <= rhat_max):
         problems.append(f"R-hat {np.nanmax(r_all):.3f} > {rhat_max} (worst: {worst})")
     if not np.all(b_all >= ess_min):
-        problems.append(f"bulk ESS {np.nanmin(b_all):.0f} < {ess_min:.0f}")
+        problems.append(f"bulk ESS {np.min(b_all):.0f} < {ess_min:.0f}")
     if not np.all(t_all >= ess_min):
-        problems.append(f"tail ESS {np.nanmin(t_all):.0f} < {ess_min:.0f}")
+        problems.append(f"tail ESS {np.min(t_all):.0f} < {ess_min:.0f}")
     if divergences:
         problems.append(f"{divergences} divergent transitions")
     if min(ebfmi) < ebfmi_min:
         problems.append(f"E-BFMI {min(ebfmi):.2f} < {ebfmi_min}")
     diag = Diagnostics(
-        rhat_max=float(np.nanmax(r_all)),
-        ess_bulk_min=float(np.nanmin(b_all)),
-        ess_tail_min=float(np.nanmin(t_all)),
+        rhat_max=float(np.max(r_all)),  # NaN when undefined, never a made-up number
+        ess_bulk_min=float(np.min(b_all)),
+        ess_tail_min=float(np.min(t_all)),
         divergences=divergences,
         ebfmi=ebfmi,
         worst=worst,

@@ -82,7 +82,10 @@ class Summary:
     def from_json(cls, d: Mapping) -> "Summary":
         """Inverse of ``to_json``."""
         d = dict(d)
-        d["params"] = {k: ParamSummary(**v) for k, v in d["params"].items()}
+        nan = float("nan")  # summary.json writes undefined numbers as null
+        d["params"] = {k: ParamSummary(**{f: nan if x is None else x for f, x in v.items()}) for k, v in d["params"].items()}
+        for k in ("rhat_max", "ess_bulk_min", "ess_tail_min"):
+            d[k] = nan if d.get(k) is None else d[k]
         for k in ("ebfmi", "problems", "groups", "group_levels"):
             d[k] = tuple(d.get(k, ()))
         known = set(cls.__dataclass_fields__)

@@ -173,3 +173,16 @@ def test_program_key_changes_with_the_package_source(monkeypatch):
     programs._source_digest.cache_clear()
     monkeypatch.setattr(programs, "_source_digest", lambda: "edited")
     assert programs.program_key("nuts-chunk", "model") != before
+
+
+def test_one_chain_gives_strict_json_with_null_rhat(sim_csv, tmp_path, capsys):
+    out = tmp_path / "one"
+    assert main(["fit", str(sim_csv), "--out", str(out), "--chains", "1", "--warmup", "50", "--draws", "50", "--quiet"]) == 1
+    assert "R-hat undefined" in capsys.readouterr().out
+
+    def no_nan(text):
+        raise AssertionError(f"summary.json holds {text}, which strict JSON parsers reject")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=no_nan)
+    assert summary["params"]["alpha"]["r_hat"] is None and summary["rhat_max"] is None
+    assert np.isnan(bs.load_run(out).summary.params["alpha"].r_hat)

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import numpyro.distributions as dist
 
@@ -49,9 +49,9 @@ class Prior:
         return cls(**self.params)
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
-    """NUTS settings a card recommends for its law."""
+class SamplerSettings(NamedTuple):
+    """NUTS settings: a card's recommendation, and (with the caller's overrides) what a fit
+    ran with. A NamedTuple so that it keys the cache of compiled samplers."""
 
     chains: int
     warmup: int

@@ -15,14 +15,14 @@ import numpy as np
 from numpyro.handlers import substitute, trace
 from numpyro.infer.util import constrain_fn
 
-from .cards import ModelCard, load_card
+from .cards import ModelCard, SamplerSettings, load_card
 from .defaults import pick
 from .diagnostics import diagnose
 from .errors import BadInputError
 from .jaxsetup import ensure_configured
 from .models import GROUPABLE, OBS, LossData, LossStructure, loss_model
 from .run import ParamSummary, Run, Summary
-from .sampler import CompiledSampler, SamplerSpec
+from .sampler import CompiledSampler
 from .sweep import Sweep
 
 # Scalar parameters reported in summary.json, in this order (DESIGN.md names first).
@@ -82,7 +82,7 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LossArray
     return LossArrays(data, np.log(f["loss"].to_numpy(float)), structure, tuple(map(str, group_levels)), tuple(map(str, run_levels)))
 
 
-def _constrain(model, args, kwargs, z: dict, spec: SamplerSpec) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _constrain(model, args, kwargs, z: dict, spec: SamplerSettings) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Constrained values, deterministic sites and pointwise log-likelihood of every draw."""
 
     def one(z1):
@@ -100,7 +100,7 @@ def _constrain(model, args, kwargs, z: dict, spec: SamplerSpec) -> tuple[dict[st
 # One compiled sampler per (card, structure, settings); reused across fits in a process,
 # so a refit of same-shaped data skips tracing and compilation.
 @functools.lru_cache(maxsize=32)
-def _sampler(card: ModelCard, structure: LossStructure, spec: SamplerSpec) -> CompiledSampler:
+def _sampler(card: ModelCard, structure: LossStructure, spec: SamplerSettings) -> CompiledSampler:
     model_key = f"loss|{card.source}|{structure!r}"
     return CompiledSampler(functools.partial(loss_model, card=card, structure=structure), spec, model_key)
 
@@ -121,10 +121,10 @@ def _param_summary(x: np.ndarray, r: float, b: float, t: float) -> ParamSummary:
     return ParamSummary(float(x.mean()), float(x.std(ddof=1)), float(q[0]), float(q[1]), float(q[2]), float(r), float(b), float(t))
 
 
-def _spec(card: ModelCard, chains: int | None, warmup: int | None, draws: int | None) -> SamplerSpec:
+def _spec(card: ModelCard, chains: int | None, warmup: int | None, draws: int | None) -> SamplerSettings:
     """Sampler settings: the caller's, else the card's, else the defaults table."""
     s = card.sampler
-    spec = SamplerSpec(
+    spec = SamplerSettings(
         chains=int(chains if chains is not None else s.chains or pick("chains", None)),
         warmup=int(warmup if warmup is not None else s.warmup),
         draws=int(draws if draws is not None else s.draws),

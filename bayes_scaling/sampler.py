@@ -22,19 +22,9 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from numpyro.infer import NUTS
 
+from .cards import SamplerSettings
 from .defaults import default
 from .programs import load_or_export, program_key
-
-
-class SamplerSpec(NamedTuple):
-    """What the compiled program depends on (beyond array shapes)."""
-
-    chains: int
-    warmup: int
-    draws: int
-    target_accept: float
-    dense_mass: bool
-    max_tree_depth: int
 
 
 class Draws(NamedTuple):
@@ -86,7 +76,7 @@ class CompiledSampler:
     settings and the array shapes it keys the program exported to disk.
     """
 
-    def __init__(self, model: Callable, spec: SamplerSpec, model_key: str = "") -> None:
+    def __init__(self, model: Callable, spec: SamplerSettings, model_key: str = "") -> None:
         self.spec, self.model, self.model_key = spec, model, model_key
         most = int(default("progress_chunk"))
         self.chunk = math.gcd(spec.warmup, spec.draws, most) if spec.warmup else math.gcd(spec.draws, most)

@@ -22,6 +22,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from numpyro.infer.util import initialize_model  # noqa: E402
 
+from bayes_scaling.cards import SamplerSettings  # noqa: E402
 from bayes_scaling.fitting import _sampler, loss_arrays  # noqa: E402
 
 LOOP = 20_000  # gradient evaluations timed inside one compiled loop
@@ -42,7 +43,7 @@ def main() -> None:
     per_leapfrog_us = sample_s / leapfrogs_per_device.mean() * 1e6
 
     arrays = loss_arrays(sweep)
-    sampler = _sampler(run.card, arrays.structure, bs.fitting.SamplerSpec(**spec))
+    sampler = _sampler(run.card, arrays.structure, SamplerSettings(**spec))
     info = initialize_model(jax.random.PRNGKey(0), sampler.model, model_args=(arrays.data,), model_kwargs={"log_loss": jnp.asarray(arrays.log_loss)})
     grad = jax.grad(info.potential_fn)
     z0 = info.param_info.z

@@ -94,30 +94,58 @@ class CompiledSampler:
         spec = self.spec
         return NUTS(self.model, dense_mass=spec.dense_mass, target_accept_prob=spec.target_accept, max_tree_depth=spec.max_tree_depth)
 
-    def _builder(self, kernel: NUTS, state_def, args_def) -> Callable[[], Callable]:
-        length, mesh = self.chunk, self.mesh
+    def _traced_init(self, kernel: NUTS, keys, args, kwargs):
+        """Trace (not run) ``kernel.init``: it sets up the kernel's sample function and
+        gives the state's structure, which the chunk program needs on a cache miss."""
+        return jax.eval_shape(lambda k, a, kw: kernel.init(k, self.spec.warmup, None, a, kw), keys, args, kwargs)
 
-        def build() -> Callable:
+    def _init_program(self, keys, args, kwargs, arg_leaves, key: str):
+        per_device_keys = jax.ShapeDtypeStruct((keys.shape[0] // self.n_dev, *keys.shape[1:]), keys.dtype)
+        args_def = jax.tree.structure((args, kwargs))
+
+        def build():
+            kernel = self.kernel()
+
+            def init(batched, arg_leaves):
+                a, kw = jax.tree.unflatten(args_def, arg_leaves)
+                # Valid starting points (uniform in (-2, 2) unconstrained, retried until
+                # the density is finite) and the step-size search of NumPyro's warm-up.
+                return jax.tree.leaves(kernel.init(batched[0], self.spec.warmup, None, a, kw))
+
+            fn = init if self.mesh is None else jax.shard_map(init, mesh=self.mesh, in_specs=(P("chains"), P()), out_specs=P("chains"), check_vma=False)
+            state = self._traced_init(kernel, per_device_keys, args, kwargs)
+            sites = [[name, list(v.shape[1:])] for name, v in sorted(state.z.items())]
+            return fn, {"sites": sites}
+
+        return load_or_export(key, build, [keys], arg_leaves, self.mesh)
+
+    def _chunk_program(self, keys, args, kwargs, state_leaves, arg_leaves, key: str):
+        per_device_keys = jax.ShapeDtypeStruct((keys.shape[0] // self.n_dev, *keys.shape[1:]), keys.dtype)
+        args_def = jax.tree.structure((args, kwargs))
+        length = self.chunk
+
+        def build():
+            kernel = self.kernel()
+            state_def = jax.tree.structure(self._traced_init(kernel, per_device_keys, args, kwargs))
+
             def chunk(state_leaves, arg_leaves):
                 state = jax.tree.unflatten(state_def, state_leaves)
-                args, kwargs = jax.tree.unflatten(args_def, arg_leaves)
+                a, kw = jax.tree.unflatten(args_def, arg_leaves)
 
                 # ``kernel.sample`` is already vectorised over this device's chains.
                 def body(s, _):
-                    s = kernel.sample(s, args, kwargs)
+                    s = kernel.sample(s, a, kw)
                     return s, (s.z, s.diverging, s.energy, s.num_steps, s.accept_prob, s.adapt_state.step_size)
 
                 state, outs = jax.lax.scan(body, state, None, length=length)
                 return jax.tree.leaves(state), jax.tree.leaves(outs)
 
-            if mesh is None:
-                return chunk
+            if self.mesh is None:
+                return chunk, {}
             # An equal share of the chains per device; no communication between them.
-            return jax.shard_map(
-                chunk, mesh=mesh, in_specs=(P("chains"), P()), out_specs=(P("chains"), P(None, "chains")), check_vma=False
-            )
+            return jax.shard_map(chunk, mesh=self.mesh, in_specs=(P("chains"), P()), out_specs=(P("chains"), P(None, "chains")), check_vma=False), {}
 
-        return build
+        return load_or_export(key, build, state_leaves, arg_leaves, self.mesh)
 
     def run(self, rng_key: jax.Array, args: tuple, kwargs: dict, *, progress: bool | None = None) -> Draws:
         """Warm up and sample; return unconstrained draws and sampler statistics."""
@@ -125,20 +153,23 @@ class CompiledSampler:
         t0 = time.perf_counter()
         if jnp.issubdtype(rng_key.dtype, jax.dtypes.prng_key):
             rng_key = jax.random.key_data(rng_key)  # NumPyro's kernels take raw uint32 keys
-        kernel = self.kernel()
-        state = kernel.init(jax.random.split(rng_key, spec.chains), spec.warmup, None, args, kwargs)
-        state_leaves, state_def = jax.tree.flatten(state)
+        keys = jax.random.split(rng_key, spec.chains)
         arg_leaves, args_def = jax.tree.flatten((args, kwargs))
-        out_def = jax.tree.structure((state.z, 0, 0, 0, 0, 0))
-        shapes = [(x.shape, str(x.dtype)) for x in state_leaves + arg_leaves]
-        key = program_key("nuts-chunk", self.model_key, tuple(spec), self.chunk, self.n_dev, str(state_def), str(args_def), shapes)
-        if key not in self._compiled:
-            builder = self._builder(kernel, state_def, args_def)
-            self._compiled[key] = load_or_export(key, builder, state_leaves, arg_leaves, self.mesh)
-        compiled = self._compiled[key]
+        shapes = [(x.shape, str(x.dtype)) for x in [keys, *arg_leaves]]
+        base = (self.model_key, tuple(spec), self.n_dev, str(args_def), shapes)
+        init_key = program_key("nuts-init", *base)
+        if init_key not in self._compiled:
+            self._compiled[init_key] = self._init_program(keys, args, kwargs, arg_leaves, init_key)
+        init, meta = self._compiled[init_key]
         if self.mesh is not None:
-            state_leaves = jax.device_put(state_leaves, NamedSharding(self.mesh, P("chains")))
+            keys = jax.device_put(keys, NamedSharding(self.mesh, P("chains")))
             arg_leaves = jax.device_put(arg_leaves, NamedSharding(self.mesh, P()))
+        state_leaves = list(init([keys], arg_leaves))
+        chunk_key = program_key("nuts-chunk", *base, self.chunk)
+        if chunk_key not in self._compiled:
+            self._compiled[chunk_key] = self._chunk_program(keys, args, kwargs, state_leaves, arg_leaves, chunk_key)
+        compiled, _ = self._compiled[chunk_key]
+        sites = [(name, tuple(shape)) for name, shape in meta["sites"]]
         compile_s = time.perf_counter() - t0
 
         t1 = time.perf_counter()
@@ -148,6 +179,7 @@ class CompiledSampler:
         done = 0
         while done < total:
             state_leaves, out_leaves = compiled(state_leaves, arg_leaves)
+            state_leaves = list(state_leaves)
             done += self.chunk
             if done > spec.warmup:
                 kept.append(out_leaves)
@@ -156,5 +188,7 @@ class CompiledSampler:
         bar.close()
         # Each chunk's outputs are (chunk, chains, ...): join the chunks, put chains first.
         joined = [np.swapaxes(np.concatenate([np.asarray(c[i]) for c in kept], axis=0), 0, 1) for i in range(len(kept[0]))]
-        z, diverging, energy, num_steps, accept_prob, step_size = jax.tree.unflatten(out_def, joined)
+        # Leaves come out as (z in sorted site order, then the five statistics).
+        z = {name: joined[i] for i, (name, _) in enumerate(sites)}
+        diverging, energy, num_steps, accept_prob, step_size = joined[len(sites) :]
         return Draws(z, diverging, energy, num_steps, accept_prob, step_size, compile_s, time.perf_counter() - t1)

@@ -3,9 +3,9 @@
 Why not ``numpyro.infer.MCMC``: summary.json reports compile time apart from
 sampling time; the progress display must not slow sampling; one compiled program
 must serve every data set of the same shape, in this process and (exported to the
-cache folder, see ``programs.py``) in the next. Chains run one per CPU device
-(threads) when the process has several, so a slow chain does not hold the others in
-lock-step; within a device they are vectorised.
+cache folder, see ``programs.py``) in the next, initialisation included. Chains are
+split across the CPU devices (threads; one device per core, see ``jaxsetup``), so a
+slow chain holds back only the chains of its own device, which are vectorised.
 """
 
 from __future__ import annotations

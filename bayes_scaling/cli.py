@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cards import LAWS  # laws with a model card and a model: one registry for choices
 from .errors import BadInputError, UsageError
-
-LAWS = ("loss",)  # laws with a model card and a model; grows with later laws
 
 
 def _positive_int(text: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -21,6 +20,7 @@ from .diagnostics import diagnose
 from .errors import BadInputError
 from .jaxsetup import ensure_configured
 from .models import GROUPABLE, OBS, LossData, LossStructure, loss_model
+from .programs import package_versions
 from .run import ParamSummary, Run, Summary
 from .sampler import CompiledSampler
 from .sweep import Sweep
@@ -106,12 +106,7 @@ def _sampler(card: ModelCard, structure: LossStructure, spec: SamplerSettings) -
 
 
 def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("bayes-scaling", "numpyro", "jax", "jaxlib", "arviz", "numpy", "pandas"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
+    out = package_versions(("bayes-scaling", "numpyro", "jax", "jaxlib", "arviz", "numpy", "pandas"))
     out["backend"] = jax.default_backend()
     return out
 

@@ -33,14 +33,15 @@ from .jaxsetup import default_cache_dir
 FORMAT = 2  # bump when what is exported changes meaning
 
 
-def _versions() -> str:
-    parts = []
-    for pkg in ("jax", "jaxlib", "numpyro", "bayes-scaling"):
+def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of ``packages`` ("unknown" for one not installed)."""
+    out = {}
+    for pkg in packages:
         try:
-            parts.append(f"{pkg}={importlib.metadata.version(pkg)}")
+            out[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
-            parts.append(f"{pkg}=?")
-    return ";".join(parts)
+            out[pkg] = "unknown"
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,7 +58,7 @@ def _source_digest() -> str:
 
 def program_key(*parts: object) -> str:
     """A file name for a program: a hash of everything its meaning depends on."""
-    text = repr((FORMAT, _versions(), _source_digest(), jax.default_backend(), jax.device_count(), parts))
+    text = repr((FORMAT, package_versions(("jax", "jaxlib", "numpyro", "bayes-scaling")), _source_digest(), jax.default_backend(), jax.device_count(), parts))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -32,7 +32,8 @@ _DISTRIBUTIONS: Mapping[str, tuple[type, tuple[str, ...]]] = MappingProxyType(
     }
 )
 
-LAWS = ("loss",)
+INITS = ("uniform", "prior")
+LAWS = ("loss", "timescale", "batch", "bcrit", "three_term")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class SamplerSettings(NamedTuple):
     target_accept: float
     dense_mass: bool
     max_tree_depth: int
+    # Where chains start: "uniform" in (-2, 2) on the unconstrained scale (NumPyro's
+    # default), or "prior": a draw from the prior, for models whose parameters sit far
+    # from 0 (log batch sizes ~ 13) and whose likelihood has a degenerate mode there.
+    init: str = "uniform"
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,17 @@ class ModelCard:
             raise BadInputError(f"model card {self.name!r} has no prior for {name!r}") from None
 
 
-_REQUIRED_PRIORS = {"loss": ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu")}
+_BOWL = ("opt_c", "sd_setting", "k_log", "k_sd", "m_dev", "sigma", "nu")
+_REQUIRED_PRIORS = {
+    "loss": ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu"),
+    "timescale": _BOWL + ("tau_m",),
+    "batch": _BOWL + ("bopt_k", "bopt_n"),
+    "bcrit": ("bc_c", "bcrit_k", "sd_group", "dmin_dev", "sigma", "nu"),
+    "three_term": ("e", "a_c", "c_c", "g_c", "alpha", "beta", "gamma", "sigma", "nu"),
+}
 _REQUIRED_SCALES = {"loss": ("e", "alpha", "beta", "run")}
+# Priors the models shift by data-dependent centres, so they must be Normal.
+_MUST_BE_NORMAL = ("m_dev", "dmin_dev")
 
 
 def _parse_prior(where: str, table: object) -> Prior:
@@ -131,12 +145,15 @@ def parse_card(text: str, origin: str = "<card>") -> ModelCard:
     missing = [p for p in _REQUIRED_PRIORS[law] if p not in priors]
     if missing:
         raise BadInputError(f"the {law} law needs priors for {', '.join(missing)}", file=origin)
+    for name in _MUST_BE_NORMAL:
+        if name in priors and priors[name].dist != "Normal":
+            raise BadInputError(f"priors.{name} must be a Normal (the model shifts it by a data-dependent centre)", file=origin)
     hier = raw.get("hierarchy", {})
     scales = {k: _parse_prior(f"{origin}: hierarchy.scales.{k}", v) for k, v in hier.get("scales", {}).items()}
-    missing = [p for p in _REQUIRED_SCALES[law] if p not in scales]
+    missing = [p for p in _REQUIRED_SCALES.get(law, ()) if p not in scales]
     if missing:
         raise BadInputError(f"the {law} law needs hierarchy.scales for {', '.join(missing)}", file=origin)
-    group_params = tuple(hier.get("group_params", ("e",)))
+    group_params = tuple(hier.get("group_params", ("e",) if law == "loss" else ()))
     s = raw.get("sampler", {})
     # A card may leave any sampler setting out; the defaults table fills it in.
     sampler = SamplerSettings(
@@ -146,7 +163,10 @@ def parse_card(text: str, origin: str = "<card>") -> ModelCard:
         target_accept=float(s.get("target_accept", default("target_accept"))),
         dense_mass=bool(s.get("dense_mass", default("dense_mass"))),
         max_tree_depth=int(s.get("max_tree_depth", default("max_tree_depth"))),
+        init=str(s.get("init", "uniform")),
     )
+    if sampler.init not in INITS:
+        raise BadInputError(f"sampler.init must be one of {', '.join(INITS)}, got {sampler.init!r}", file=origin)
     return ModelCard(
         name=str(raw.get("name", law)),
         law=law,

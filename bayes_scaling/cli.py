@@ -37,13 +37,26 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--law", choices=LAWS, default="loss", help="which law to fit (default: loss)")
     f.add_argument("--out", required=True, metavar="runs/NAME", help="run folder to write")
     f.add_argument("--model", metavar="CARD.toml", help="your own model card instead of the shipped one")
-    f.add_argument("--group", action="append", default=[], metavar="COL", help="partially pool by this column (repeatable)")
+    f.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="COL",
+        help="loss: partially pool by this column; timescale/batch: split settings by it besides (N, D) (e.g. "
+        "warm-up, beta2); bcrit: split groups by it besides (N, target_loss). Repeatable",
+    )
     f.add_argument(
         "--group-params",
         nargs="+",
         default=["e"],
         choices=("e", "alpha", "beta"),
         help="parameters that vary by group (default: e, the log irreducible loss)",
+    )
+    f.add_argument("--no-n-term", action="store_true", help="batch law: leave out the bopt_n log N term")
+    f.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="batch/three_term: skip the rival fit and PSIS-LOO comparison (batch without its N term; batch vs three_term)",
     )
     f.add_argument("--map", action="append", default=[], metavar="THEIRS=OURS", help="rename a column (repeatable)")
     f.add_argument("--batch-unit", default="tokens", help="unit of column B: tokens (default) or sequences")
@@ -57,9 +70,24 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--force", action="store_true", help="replace an existing run folder")
     f.add_argument("--quiet", action="store_true", help="no progress display")
 
+    pr = sub.add_parser("predict", help="posterior bands from a fitted run at new points")
+    pr.add_argument("run", metavar="runs/NAME")
+    pr.add_argument("--N", type=float, nargs="+", help="parameters (loss, timescale, batch)")
+    pr.add_argument("--D", type=float, nargs="+", help="tokens (loss, timescale, batch); D_min for bcrit")
+    pr.add_argument("--B", type=float, nargs="+", help="batch size in tokens (timescale)")
+    pr.add_argument("--lr", type=float, nargs="+", help="peak learning rate (timescale)")
+    pr.add_argument(
+        "--kind",
+        choices=("law", "setting"),
+        default="setting",
+        help="timescale/batch: 'setting' (default) includes a new setting's scatter about the law; 'law' the law alone",
+    )
+    pr.add_argument("--seed", type=_positive_int, default=0)
+
     s = sub.add_parser("simulate", help="write a sweep CSV simulated from a known truth")
     s.add_argument("--law", choices=LAWS, default="loss")
-    s.add_argument("--truth", metavar="TRUTH.toml", help="[truth] and [design] tables; default: Besiroglu et al.'s fit")
+    s.add_argument("--truth", metavar="TRUTH.toml", help="[truth] and [design] tables (fields of the law's Truth and Design records); default: "
+        "Besiroglu et al.'s loss fit, Power Lines-like hyperparameter laws")
     s.add_argument("--out", required=True, metavar="sweep.csv")
     s.add_argument("--seed", type=_positive_int, default=0)
     s.add_argument("--force", action="store_true", help="replace an existing file")
@@ -74,8 +102,7 @@ def _print_summary(run, out: Path, stream) -> None:
         notes.append(f"{s.n_filtered_out} rows left out by --where")
     if s.n_hot_left_out:
         notes.append(f"{s.n_hot_left_out} hot (mid-schedule) checkpoints left out; --include-hot keeps them")
-    if s.n_runs_with_effect:
-        notes.append(f"{s.n_runs_with_effect} runs with several rows share a run effect")
+    notes += list(s.notes)
     w(f"\n{s.law} law fitted to {s.n_rows} rows of {s.data_path}\n")
     for n in notes:
         w(f"  note: {n}\n")
@@ -84,6 +111,28 @@ def _print_summary(run, out: Path, stream) -> None:
         w(
             f"  {name:<14}{p.mean:>12.4g}{p.sd:>11.3g}{p.q05:>12.4g}{p.q50:>12.4g}{p.q95:>12.4g}"
             f"{p.r_hat:>8.3f}{p.ess_bulk:>10.0f}{p.ess_tail:>10.0f}\n"
+        )
+    if s.law in ("timescale", "batch"):
+        from .hyper import setting_optima
+
+        what = "tau_opt" if s.law == "timescale" else "B_opt (tokens)"
+        w(f"\n  each setting's own {what}, median and 90 % band:\n")
+        for o in setting_optima(run):
+            w(f"    {o.q50:>10.4g}  ({o.q05:.4g} - {o.q95:.4g})  {o.label}\n")
+    if s.law == "bcrit":
+        import numpy as np
+
+        b = run.draws("b_crit")
+        q = np.quantile(b, (0.05, 0.5, 0.95), axis=0)
+        w("\n  each group's B_crit (tokens), median and 90 % band:\n")
+        for i, label in enumerate(run.idata.posterior.coords["group"].values):
+            w(f"    {q[1, i]:>10.4g}  ({q[0, i]:.4g} - {q[2, i]:.4g})  {label}\n")
+    loo = s.extra.get("loo")
+    if loo:
+        w(
+            f"\n  PSIS-LOO on {loo['n_rows']} rows: {loo['model_a']} elpd {loo['elpd_a']:.1f} (se {loo['se_a']:.1f}), "
+            f"{loo['model_b']} elpd {loo['elpd_b']:.1f} (se {loo['se_b']:.1f}); difference {loo['elpd_diff']:.1f} "
+            f"(se {loo['se_diff']:.1f}): prefers {loo['preferred']}; {loo['n_bad_k']} rows with Pareto k > 0.7\n"
         )
     t = s.timings_s
     w(
@@ -125,6 +174,8 @@ def _cmd_fit(a: argparse.Namespace, argv: Sequence[str]) -> int:
         sweep,
         card=a.model,
         group_params=a.group_params,
+        n_term=not a.no_n_term,
+        compare=not a.no_compare,
         chains=a.chains,
         warmup=a.warmup,
         draws=a.draws,
@@ -137,16 +188,51 @@ def _cmd_fit(a: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0 if run.summary.converged else 1
 
 
+def _fmt_band(name: str, band, i: int, unit: str = "") -> str:
+    return f"{name} {band.q50.ravel()[i]:.4g}{unit} (90 % {band.q05.ravel()[i]:.4g} - {band.q95.ravel()[i]:.4g})"
+
+
+def _cmd_predict(a: argparse.Namespace) -> int:
+    import jax
+    import numpy as np
+
+    from . import hyper
+    from .artifacts import load_run
+
+    run = load_run(a.run)
+    law = run.summary.law
+    need = {"loss": ("N", "D"), "timescale": ("N", "D", "B", "lr"), "batch": ("N", "D"), "three_term": ("N", "D"), "bcrit": ("D",)}[law]
+    missing = [n for n in need if getattr(a, n) is None]
+    if missing:
+        raise UsageError(f"a {law} run predicts from {', '.join('--' + n for n in need)}; missing {', '.join('--' + n for n in missing)}")
+    values = np.broadcast_arrays(*(np.asarray(getattr(a, n), dtype=float) for n in need))
+    key = jax.random.key(a.seed)
+    for i in range(values[0].size):
+        point = ", ".join(f"{n}={v.ravel()[i]:.4g}" for n, v in zip(need, values, strict=True))
+        if law == "loss":
+            p = run.predict(values[0][i], values[1][i])
+            line = _fmt_band("loss", p, 0)
+        elif law == "timescale":
+            lam = hyper.lambda_opt(run, *(v[i] for v in values), kind=a.kind, rng_key=key)
+            line = f"{_fmt_band('lambda_opt', lam.weight_decay, 0)}; {_fmt_band('tau_opt', lam.tau_opt, 0)}"
+        elif law in ("batch", "three_term"):
+            line = _fmt_band("B_opt", hyper.batch_opt(run, values[0][i], values[1][i], kind=a.kind, rng_key=key), 0, " tokens")
+        else:
+            line = _fmt_band("B_crit", hyper.critical_batch(run, values[0][i]), 0, " tokens")
+        print(f"{point}: {line}")
+    return 0
+
+
 def _cmd_simulate(a: argparse.Namespace) -> int:
     import jax
 
-    from .simulate import LossTruth, SweepDesign, read_truth, simulate_loss_sweep
+    from .simulate import read_law_truth, simulate_sweep
 
     out = Path(a.out)
     if out.exists() and not a.force:
         raise UsageError(f"{out} already exists; pass --force to replace it")
-    truth, design = read_truth(a.truth) if a.truth else (LossTruth(), SweepDesign())
-    frame = simulate_loss_sweep(truth, design, rng_key=jax.random.key(a.seed))
+    truth, design = read_law_truth(a.law, a.truth)
+    frame = simulate_sweep(a.law, truth, design, rng_key=jax.random.key(a.seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     frame.to_csv(tmp, index=False)
@@ -169,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_jax()
         if a.command == "fit":
             return _cmd_fit(a, argv)
+        if a.command == "predict":
+            return _cmd_predict(a)
         if a.command == "simulate":
             return _cmd_simulate(a)
         raise AssertionError(f"unhandled command {a.command}")  # argparse's choices make this unreachable

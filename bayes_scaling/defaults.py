@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Default] = {
     "rhat_max": Default(1.01, "Vehtari et al. 2021 recommend R-hat < 1.01 before trusting a posterior."),
     "ess_min": Default(400, "Vehtari et al. 2021: bulk and tail ESS >= 100 per chain, i.e. 400 for four chains."),
     "ebfmi_min": Default(0.3, "Betancourt 2016 (arXiv 1604.00695): E-BFMI below 0.3 signals poor exploration."),
+    "setting_rel_tol": Default(0.01, "Runs at one nominal budget differ in D by a few steps (Marin: 2.6833e9-2.6885e9 tokens, 0.2 %); D within 1 % is one setting."),
+    "bowl_min_distinct": Default(3, "A bowl (minimum and curvature) needs at least three distinct values of the swept quantity; two points fix only a slope."),
     "progress_chunk": Default(100, "Iterations per compiled chunk; the progress display updates between chunks."),
 }
 

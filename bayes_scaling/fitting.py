@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import arviz as az
 import jax
@@ -14,81 +14,30 @@ import numpy as np
 from numpyro.handlers import substitute, trace
 from numpyro.infer.util import constrain_fn
 
+from .arrays import LawArrays, law_arrays
 from .cards import ModelCard, SamplerSettings, load_card
+from .compare import loo_compare
 from .defaults import pick
 from .diagnostics import diagnose
 from .errors import BadInputError
 from .jaxsetup import ensure_configured
-from .models import GROUPABLE, OBS, LossData, LossStructure, loss_model
+from .model_loss import LossStructure
 from .programs import package_versions
 from .run import ParamSummary, Run, Summary
 from .sampler import CompiledSampler
 from .sweep import Sweep
 
-# Scalar parameters reported in summary.json, in this order (DESIGN.md names first).
-_REPORTED = ("E", "A", "B", "alpha", "beta", "a", "b", "e", "sigma", "nu", "sigma_run", "tau_e", "tau_alpha", "tau_beta")
-# Sampled (latent) sites: R-hat and ESS are checked on all of them.
-_LATENT = ("e", "a_c", "b_c", "alpha", "beta", "sigma", "nu", "sigma_run", "tau_e", "tau_alpha", "tau_beta", "e_raw", "alpha_raw", "beta_raw", "z_run")
+# Scalars reported in summary.json after the card's own list (hierarchy scales of the loss law).
+_ALSO_REPORTED = ("sigma_run", "tau_e", "tau_alpha", "tau_beta")
 
 
-@dataclass(frozen=True)
-class LossArrays:
-    """Everything the loss model needs, as arrays, plus the labels behind the indices."""
-
-    data: LossData
-    log_loss: np.ndarray
-    structure: LossStructure
-    group_levels: tuple[str, ...]
-    run_levels: tuple[str, ...]
-
-
-def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LossArrays:
-    """Turn a validated sweep into the loss model's arrays (log N and log D centred)."""
-    bad = [p for p in group_params if p not in GROUPABLE]
-    if bad:
-        raise BadInputError(f"--group-params: {bad[0]!r} cannot vary by group; valid: {', '.join(GROUPABLE)}")
-    f = sweep.frame
-    log_n, log_d = np.log(f["N"].to_numpy(float)), np.log(f["D"].to_numpy(float))
-    labels = sweep.group_labels()
-    group_levels, group = np.unique(labels, return_inverse=True) if sweep.groups else (np.array([""]), np.zeros(len(f), int))
-    if sweep.groups and len(group_levels) < 2:
-        raise BadInputError(f"--group {' '.join(sweep.groups)}: only one group ({group_levels[0]!r}) in the data; nothing to pool", file=sweep.path)
-    # Only runs with several rows get an effect: a run seen once cannot tell its effect from noise.
-    run_levels: np.ndarray = np.array([], dtype=object)
-    run = np.zeros(len(f), dtype=int)
-    if "run_id" in f.columns:
-        ids = f["run_id"].astype(str).to_numpy()
-        uniq, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-        multi = counts >= 2
-        run_levels = uniq[multi]
-        slot = np.full(len(uniq), multi.sum())  # single-row runs point past the last effect (zero)
-        slot[multi] = np.arange(multi.sum())
-        run = slot[inverse]
-    else:
-        run[:] = 0
-    structure = LossStructure(
-        n_groups=len(group_levels) if sweep.groups else 1,
-        n_runs=len(run_levels),
-        group_params=tuple(group_params) if sweep.groups else (),
-    )
-    data = LossData(
-        x=jnp.asarray(log_n - log_n.mean()),
-        z=jnp.asarray(log_d - log_d.mean()),
-        group=jnp.asarray(group, dtype=jnp.int32),
-        run=jnp.asarray(run, dtype=jnp.int32),
-        log_n_centre=jnp.asarray(log_n.mean()),
-        log_d_centre=jnp.asarray(log_d.mean()),
-    )
-    return LossArrays(data, np.log(f["loss"].to_numpy(float)), structure, tuple(map(str, group_levels)), tuple(map(str, run_levels)))
-
-
-def _constrain(model, args, kwargs, z: dict, spec: SamplerSettings) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _constrain(model, args, kwargs, z: dict, spec: SamplerSettings, obs: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Constrained values, deterministic sites and pointwise log-likelihood of every draw."""
 
     def one(z1):
         params = constrain_fn(model, args, kwargs, z1, return_deterministic=True)
         tr = trace(substitute(model, data=params)).get_trace(*args, **kwargs)
-        return params, tr[OBS]["fn"].log_prob(tr[OBS]["value"])
+        return params, tr[obs]["fn"].log_prob(tr[obs]["value"])
 
     flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in z.items()}
     params, loglik = jax.jit(jax.vmap(one))(flat)
@@ -100,9 +49,9 @@ def _constrain(model, args, kwargs, z: dict, spec: SamplerSettings) -> tuple[dic
 # One compiled sampler per (card, structure, settings); reused across fits in a process,
 # so a refit of same-shaped data skips tracing and compilation.
 @functools.lru_cache(maxsize=32)
-def _sampler(card: ModelCard, structure: LossStructure, spec: SamplerSettings) -> CompiledSampler:
-    model_key = f"loss|{card.source}|{structure!r}"
-    return CompiledSampler(functools.partial(loss_model, card=card, structure=structure), spec, model_key)
+def _sampler(model: Callable, card: ModelCard, structure: NamedTuple, spec: SamplerSettings) -> CompiledSampler:
+    model_key = f"{model.__module__}.{model.__name__}|{card.source}|{structure!r}"
+    return CompiledSampler(functools.partial(model, card=card, structure=structure), spec, model_key)
 
 
 def _versions() -> dict[str, str]:
@@ -126,24 +75,15 @@ def _spec(card: ModelCard, chains: int | None, warmup: int | None, draws: int | 
         target_accept=float(s.target_accept),
         dense_mass=bool(s.dense_mass),
         max_tree_depth=int(s.max_tree_depth),
+        init=s.init,
     )
     if spec.chains < 1 or spec.draws < 1 or spec.warmup < 0:
         raise BadInputError(f"need chains >= 1, draws >= 1, warmup >= 0; got {spec.chains}, {spec.draws}, {spec.warmup}")
     return spec
 
 
-def _inference_data(arrays: LossArrays, samples: dict, loglik: np.ndarray, raw) -> az.InferenceData:
+def _inference_data(arrays: LawArrays, samples: dict, loglik: np.ndarray, raw) -> az.InferenceData:
     """The run's InferenceData: posterior, sample_stats, log_likelihood, observed and constant data."""
-    coords = {"row": np.arange(len(arrays.log_loss))}
-    dims = {OBS: ["row"], "x": ["row"], "z": ["row"]}
-    if arrays.structure.n_groups > 1:
-        coords["group"] = list(arrays.group_levels)
-        for p in GROUPABLE:
-            dims[f"{p}_raw"] = ["group"]
-            dims[f"{p}_group"] = ["group"]
-    if arrays.structure.n_runs:
-        coords["run"] = list(arrays.run_levels)
-        dims["z_run"] = ["run"]
     return az.from_dict(
         posterior=samples,
         sample_stats={
@@ -153,28 +93,25 @@ def _inference_data(arrays: LossArrays, samples: dict, loglik: np.ndarray, raw) 
             "acceptance_rate": raw.accept_prob,
             "step_size": raw.step_size,
         },
-        log_likelihood={OBS: loglik},
-        observed_data={OBS: arrays.log_loss},
-        constant_data={
-            "x": np.asarray(arrays.data.x),
-            "z": np.asarray(arrays.data.z),
-            "log_n_centre": float(arrays.data.log_n_centre),
-            "log_d_centre": float(arrays.data.log_d_centre),
-        },
-        coords=coords,
-        dims=dims,
+        log_likelihood={arrays.obs_name: loglik},
+        observed_data={arrays.obs_name: arrays.obs},
+        constant_data=dict(arrays.constant),
+        coords={"row": np.arange(len(arrays.obs)), **arrays.coords},
+        dims={arrays.obs_name: ["row"], **arrays.dims},
     )
 
 
-def _params(idata: az.InferenceData, arrays: LossArrays) -> dict[str, ParamSummary]:
+def _params(idata: az.InferenceData, arrays: LawArrays, card: ModelCard) -> dict[str, ParamSummary]:
     """summary.json's ``params``: every reported scalar, and per-group values as ``name[group]``."""
-    reported = [k for k in _REPORTED if k in idata.posterior]
+    post = idata.posterior
+    reported = [k for k in (*card.params, *_ALSO_REPORTED) if k in post and post[k].ndim == 2]
     _, rhat, bulk, tail = diagnose(idata, reported)
-    params = {k: _param_summary(np.asarray(idata.posterior[k]).ravel(), rhat[k], bulk[k], tail[k]) for k in reported}
-    if arrays.structure.n_groups > 1:
-        for p in arrays.structure.group_params:
+    params = {k: _param_summary(np.asarray(post[k]).ravel(), rhat[k], bulk[k], tail[k]) for k in reported}
+    structure = arrays.structure
+    if isinstance(structure, LossStructure) and structure.n_groups > 1:
+        for p in structure.group_params:
             name = f"{p}_group"
-            values = np.asarray(idata.posterior[name])
+            values = np.asarray(post[name])
             _, rg, bg, tg = diagnose(idata, [name])
             for i, level in enumerate(arrays.group_levels):
                 params[f"{p}[{level}]"] = _param_summary(values[..., i].ravel(), rg[name][i], bg[name][i], tg[name][i])
@@ -186,6 +123,8 @@ def fit(
     *,
     card: ModelCard | str | None = None,
     group_params: Sequence[str] = ("e",),
+    n_term: bool = True,
+    compare: bool = True,
     chains: int | None = None,
     warmup: int | None = None,
     draws: int | None = None,
@@ -195,29 +134,73 @@ def fit(
 ) -> Run:
     """Fit the sweep's law with NUTS and return a ``Run`` with diagnostics.
 
-    Settings left as ``None`` come from the model card's ``[sampler]`` table, then
-    from ``bayes_scaling.defaults``. ``progress=None`` shows progress on a terminal.
+    ``group_params`` (loss law): parameters that vary by ``--group``. ``n_term``
+    (batch law): include the bopt_n log N term. ``compare``: also fit the rival model
+    and put a PSIS-LOO comparison in ``summary.extra["loo"]`` -- for the batch law the
+    same law without its N term, for three_term the batch law on the same rows.
+    Sampler settings left as ``None`` come from the model card's ``[sampler]`` table,
+    then from ``bayes_scaling.defaults``. ``progress=None`` shows progress on a terminal.
     """
+    settings = dict(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress)
+    run = _fit_one(sweep, card=card, group_params=group_params, n_term=n_term, command=command, **settings)
+    rival = None
+    if compare and sweep.law == "batch" and "bopt_n" in run.idata.posterior:
+        rival = ("with bopt_n", "without bopt_n", lambda: _fit_one(sweep, n_term=False, **settings))
+    elif compare and sweep.law == "three_term":
+        rival = ("three_term", "batch", lambda: _fit_one(dataclasses.replace(sweep, law="batch"), **settings))
+    if rival is None:
+        return run
+    name_a, name_b, fit_rival = rival
+    notes = list(run.summary.notes)
+    extra = dict(run.summary.extra)
+    try:
+        other = fit_rival()
+    except BadInputError as err:
+        notes.append(f"no LOO comparison with the {name_b} model: {err}")
+    else:
+        extra["loo"] = loo_compare(name_a, run.idata, name_b, other.idata).to_json()
+        extra["loo_rival_converged"] = other.summary.converged
+        if not other.summary.converged:
+            notes.append(f"the {name_b} model fitted for the LOO comparison did not converge: {'; '.join(other.summary.problems)}")
+    return dataclasses.replace(run, summary=dataclasses.replace(run.summary, notes=tuple(notes), extra=extra))
+
+
+def _fit_one(
+    sweep: Sweep,
+    *,
+    card: ModelCard | str | None = None,
+    group_params: Sequence[str] = ("e",),
+    n_term: bool = True,
+    chains: int | None = None,
+    warmup: int | None = None,
+    draws: int | None = None,
+    seed: int | None = None,
+    progress: bool | None = None,
+    command: str = "",
+) -> Run:
+    """One NUTS fit of one model (see ``fit``)."""
     ensure_configured()
     card = load_card(sweep.law) if card is None else (load_card(card) if isinstance(card, str) else card)
     if card.law != sweep.law:
         raise BadInputError(f"model card {card.name!r} is for law {card.law!r}, the sweep was loaded for {sweep.law!r}")
     spec = _spec(card, chains, warmup, draws)
     seed = int(pick("seed", seed))
-    arrays = loss_arrays(sweep, group_params)
-    sampler = _sampler(card, arrays.structure, spec)
-    args, kwargs = (arrays.data,), {"log_loss": jnp.asarray(arrays.log_loss)}
+    arrays = law_arrays(sweep, group_params=group_params, n_term=n_term)
+    sampler = _sampler(arrays.model, card, arrays.structure, spec)
+    args, kwargs = (arrays.data,), {arrays.obs_name: jnp.asarray(arrays.obs)}
     raw = sampler.run(jax.random.key(seed), args, kwargs, progress=progress)
 
     t0 = time.perf_counter()
-    samples, loglik = _constrain(sampler.model, args, kwargs, raw.z, spec)
+    samples, loglik = _constrain(sampler.model, args, kwargs, raw.z, spec, arrays.obs_name)
     idata = _inference_data(arrays, samples, loglik, raw)
-    diag, _, _, _ = diagnose(idata, [k for k in _LATENT if k in idata.posterior])
-    params = _params(idata, arrays)
+    idata.constant_data["sweep_row"] = ("row", arrays.rows)
+    # Convergence is judged on every sampled (latent) site.
+    diag, _, _, _ = diagnose(idata, sorted(raw.z))
+    params = _params(idata, arrays, card)
     post_s = time.perf_counter() - t0
     summary = Summary(
         law=sweep.law,
-        n_rows=sweep.n_rows,
+        n_rows=len(arrays.rows),
         data_sha256=sweep.data_sha256,
         seed=seed,
         versions=_versions(),
@@ -235,9 +218,11 @@ def fit(
         card=card.name,
         groups=sweep.groups,
         group_levels=arrays.group_levels if sweep.groups else (),
-        n_runs_with_effect=arrays.structure.n_runs,
+        n_runs_with_effect=getattr(arrays.structure, "n_runs", 0),
         n_hot_left_out=sweep.n_hot_left_out,
         n_filtered_out=sweep.n_filtered_out,
         command=command,
+        notes=arrays.notes,
+        extra=dict(arrays.extra),
     )
     return Run(idata=idata, summary=summary, card=card)

@@ -6,6 +6,8 @@ terms span orders of magnitude; ``logaddexp`` keeps them exact.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -69,3 +71,82 @@ def compute_optimal_split(
     g = jnp.power(alpha * A / (beta * B), 1.0 / (alpha + beta))
     n_opt = g * jnp.power(c, beta / (alpha + beta))
     return n_opt, c / n_opt
+
+
+def log_sum_exp(*terms: ArrayLike) -> Array:
+    """log(sum_i e^t_i) for any number of broadcastable terms; as ``log_sum_exp3``."""
+    ts = jnp.broadcast_arrays(*(jnp.asarray(t) for t in terms))
+    m = jax.lax.stop_gradient(functools.reduce(jnp.maximum, ts))
+    return m + jnp.log(sum(jnp.exp(t - m) for t in ts))
+
+
+# --- Hyperparameter laws (SCIENCE.md sections 3-4) -----------------------------------
+
+
+def adamw_timescale(B: ArrayLike, lr: ArrayLike, wd: ArrayLike, D: ArrayLike) -> Array:
+    """tau = B / (eta lambda D): AdamW's EMA window as a fraction of the run.
+
+    AdamW with decoupled weight decay averages updates over 1/(eta lambda) steps
+    (Wang and Aitchison 2024, arXiv 2405.13698); a run has D/B steps (Bergsma et
+    al. 2025, "Power Lines", arXiv 2505.13738, eq. 1). B and D in tokens.
+    """
+    return jnp.asarray(B) / (jnp.asarray(lr) * jnp.asarray(wd) * jnp.asarray(D))
+
+
+def tau_opt(N: ArrayLike, D: ArrayLike, tau_c: ArrayLike, tau_m: ArrayLike) -> Array:
+    """tau_opt = tau_c (D/N)^tau_m (Power Lines: tau_c ~ 1.08, tau_m ~ -0.53)."""
+    return tau_c * jnp.power(jnp.asarray(D) / jnp.asarray(N), tau_m)
+
+
+def lambda_opt(N: ArrayLike, D: ArrayLike, B: ArrayLike, lr: ArrayLike, tau_c: ArrayLike, tau_m: ArrayLike) -> Array:
+    """The weight decay that puts a run at tau_opt: lambda = B / (eta D tau_opt(D/N))."""
+    return jnp.asarray(B) / (jnp.asarray(lr) * jnp.asarray(D) * tau_opt(N, D, tau_c, tau_m))
+
+
+def batch_opt(N: ArrayLike, D: ArrayLike, bopt_c: ArrayLike, bopt_k: ArrayLike, bopt_n: ArrayLike = 0.0) -> Array:
+    """B_opt = bopt_c D^bopt_k N^bopt_n, tokens (Power Lines: bopt_k ~ 0.38, no N term)."""
+    return bopt_c * jnp.power(jnp.asarray(D), bopt_k) * jnp.power(jnp.asarray(N), bopt_n)
+
+
+def bowl_log_loss(x: ArrayLike, m: ArrayLike, k: ArrayLike, x_opt: ArrayLike) -> Array:
+    """Log loss near a hyperparameter's optimum: m + k (x - x_opt)^2, x the log of the
+    swept quantity (tau or B). The second-order expansion of log loss about its
+    minimum; ``m`` is the setting's best log loss, ``k`` > 0 its curvature."""
+    return m + k * jnp.square(jnp.asarray(x) - x_opt)
+
+
+def critical_batch(d_min: ArrayLike, bcrit_c: ArrayLike, bcrit_k: ArrayLike) -> Array:
+    """B_crit = bcrit_c D_min^bcrit_k (tokens), D_min the fewest tokens that reach the target."""
+    return bcrit_c * jnp.power(jnp.asarray(d_min), bcrit_k)
+
+
+def log_tokens_to_target(log_b: ArrayLike, log_d_min: ArrayLike, log_b_crit: ArrayLike) -> Array:
+    """log D(B) for D = D_min (1 + B / B_crit) (McCandlish et al. 2018, arXiv 1812.06162, eq. 2.11).
+
+    Equivalently S = S_min (1 + B_crit / B) steps; at B = B_crit a run needs twice
+    the minimum tokens.
+    """
+    return log_d_min + jax.nn.softplus(jnp.asarray(log_b) - log_b_crit)
+
+
+def three_term_log_loss(
+    log_n: ArrayLike,
+    log_b: ArrayLike,
+    log_k: ArrayLike,
+    e: ArrayLike,
+    a: ArrayLike,
+    alpha: ArrayLike,
+    c: ArrayLike,
+    beta: ArrayLike,
+    g: ArrayLike,
+    gamma: ArrayLike,
+) -> Array:
+    """Log of L = E + A N^-alpha + C B^-beta + G K^-gamma, K = D/B steps (Schaipp 2026,
+    arXiv 2607.01487). E = e^e, A = e^a, C = e^c, G = e^g; the logs may be centred."""
+    return log_sum_exp(e, a - alpha * jnp.asarray(log_n), c - beta * jnp.asarray(log_b), g - gamma * jnp.asarray(log_k))
+
+
+def three_term_batch_opt(D: ArrayLike, C: ArrayLike, beta: ArrayLike, G: ArrayLike, gamma: ArrayLike) -> Array:
+    """The B minimising C B^-beta + G (D/B)^-gamma at fixed D:
+    B_opt = (beta C / (gamma G))^(1/(beta+gamma)) D^(gamma/(beta+gamma))."""
+    return jnp.power(beta * C / (gamma * G), 1.0 / (beta + gamma)) * jnp.power(jnp.asarray(D), gamma / (beta + gamma))

@@ -58,7 +58,8 @@ class Summary:
     n_hot_left_out: int = 0
     n_filtered_out: int = 0
     command: str = ""
-    extra: Mapping[str, object] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the fit left out and why
+    extra: Mapping[str, object] = field(default_factory=dict)  # law-specific: settings, LOO comparisons
 
     def to_json(self) -> dict:
         """A JSON-ready dict; the DESIGN.md keys come first."""
@@ -70,12 +71,8 @@ class Summary:
             dict(self.sampler),
             dict(self.extra),
         )
-        d["ebfmi"], d["problems"], d["groups"], d["group_levels"] = (
-            list(self.ebfmi),
-            list(self.problems),
-            list(self.groups),
-            list(self.group_levels),
-        )
+        for k in ("ebfmi", "problems", "groups", "group_levels", "notes"):
+            d[k] = list(getattr(self, k))
         return d
 
     @classmethod
@@ -86,7 +83,7 @@ class Summary:
         d["params"] = {k: ParamSummary(**{f: nan if x is None else x for f, x in v.items()}) for k, v in d["params"].items()}
         for k in ("rhat_max", "ess_bulk_min", "ess_tail_min"):
             d[k] = nan if d.get(k) is None else d[k]
-        for k in ("ebfmi", "problems", "groups", "group_levels"):
+        for k in ("ebfmi", "problems", "groups", "group_levels", "notes"):
             d[k] = tuple(d.get(k, ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -136,6 +133,13 @@ class Run:
         v = np.asarray(self.idata.posterior[name])
         return v.reshape((-1,) + v.shape[2:])
 
+    def _need_loss(self) -> None:
+        if self.summary.law != "loss":
+            raise BadInputError(
+                f"predict and compute_optimal are for the loss law; this is a {self.summary.law} run: "
+                "use bayes_scaling.hyper (tau_opt, lambda_opt, batch_opt, critical_batch)"
+            )
+
     def _group_index(self, group: str | None) -> int | None:
         if group is None:
             return None
@@ -166,6 +170,7 @@ class Run:
         would measure), and needs ``rng_key``. ``group=None`` on a grouped fit uses
         the population-level parameters.
         """
+        self._need_loss()
         if kind not in ("law", "observed"):
             raise BadInputError(f"kind must be 'law' or 'observed', got {kind!r}")
         n, d = np.broadcast_arrays(np.asarray(N, dtype=float), np.asarray(D, dtype=float))
@@ -203,6 +208,7 @@ class Run:
 
     def compute_optimal(self, compute: float, *, group: str | None = None) -> ComputeOptimum:
         """The compute-optimal N and D at ``compute`` FLOPs (C = 6ND), per posterior draw."""
+        self._need_loss()
         if not compute > 0:
             raise BadInputError(f"compute must be > 0, got {compute!r}")
         g = self._group_index(group)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
-from numpyro.infer import NUTS
+from numpyro.infer import NUTS, init_to_sample, init_to_uniform
 
 from .cards import SamplerSettings
 from .defaults import default
@@ -92,7 +92,14 @@ class CompiledSampler:
         twice. The compiled program does not depend on the kernel object.
         """
         spec = self.spec
-        return NUTS(self.model, dense_mass=spec.dense_mass, target_accept_prob=spec.target_accept, max_tree_depth=spec.max_tree_depth)
+        init = {"uniform": init_to_uniform, "prior": init_to_sample}[spec.init]
+        return NUTS(
+            self.model,
+            init_strategy=init,
+            dense_mass=spec.dense_mass,
+            target_accept_prob=spec.target_accept,
+            max_tree_depth=spec.max_tree_depth,
+        )
 
     def _traced_init(self, kernel: NUTS, keys, args, kwargs):
         """Trace (not run) ``kernel.init``: it sets up the kernel's sample function and

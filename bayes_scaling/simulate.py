@@ -1,4 +1,9 @@
-"""Simulated sweeps from known truths: for recovery tests, calibration and demos."""
+"""Simulated sweeps from known truths: for recovery tests, calibration and demos.
+
+The loss law lives here; the hyperparameter laws (timescale, batch, bcrit, three_term)
+in ``simulate_hyper`` and are re-exported. ``simulate_sweep`` and ``read_law_truth``
+serve any law by name.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -13,9 +19,44 @@ import pandas as pd
 
 from .errors import BadInputError
 from .laws import chinchilla_loss
+from .simulate_hyper import (
+    BESIROGLU,
+    BatchDesign,
+    BatchTruth,
+    BcritDesign,
+    BcritTruth,
+    ThreeTermDesign,
+    ThreeTermTruth,
+    TimescaleDesign,
+    TimescaleTruth,
+    simulate_batch_sweep,
+    simulate_bcrit_sweep,
+    simulate_three_term_sweep,
+    simulate_timescale_sweep,
+)
 
-# Besiroglu et al. 2024's point fit of the Chinchilla data (SCIENCE.md section 1).
-BESIROGLU = dict(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
+__all__ = [
+    "BESIROGLU",
+    "SIMULATORS",
+    "BatchDesign",
+    "BatchTruth",
+    "BcritDesign",
+    "BcritTruth",
+    "LossTruth",
+    "SweepDesign",
+    "ThreeTermDesign",
+    "ThreeTermTruth",
+    "TimescaleDesign",
+    "TimescaleTruth",
+    "read_law_truth",
+    "read_truth",
+    "simulate_batch_sweep",
+    "simulate_bcrit_sweep",
+    "simulate_loss_sweep",
+    "simulate_sweep",
+    "simulate_three_term_sweep",
+    "simulate_timescale_sweep",
+]
 
 
 @dataclass(frozen=True)
@@ -87,20 +128,82 @@ def simulate_loss_sweep(truth: LossTruth, design: SweepDesign = SweepDesign(), *
 def read_truth(path: str | Path) -> tuple[LossTruth, SweepDesign]:
     """A truth file: a TOML with a ``[truth]`` table (LossTruth fields) and optional ``[design]``."""
     path = Path(path)
+    raw = _load_toml(path)
+    return _build(raw.get("truth", {}), raw.get("design", {}), LossTruth, SweepDesign, path)
+
+
+class _Law(NamedTuple):
+    truth: type
+    design: type
+    simulate: Any  # (truth, design, *, rng_key) -> DataFrame
+
+
+# One entry per law: its truth, its design and its simulator.
+SIMULATORS: dict[str, _Law] = {
+    "loss": _Law(LossTruth, SweepDesign, simulate_loss_sweep),
+    "timescale": _Law(TimescaleTruth, TimescaleDesign, simulate_timescale_sweep),
+    "batch": _Law(BatchTruth, BatchDesign, simulate_batch_sweep),
+    "bcrit": _Law(BcritTruth, BcritDesign, simulate_bcrit_sweep),
+    "three_term": _Law(ThreeTermTruth, ThreeTermDesign, simulate_three_term_sweep),
+}
+
+
+def _law(law: str) -> _Law:
+    if law not in SIMULATORS:
+        raise BadInputError(f"unknown law {law!r}; valid: {', '.join(SIMULATORS)}")
+    return SIMULATORS[law]
+
+
+def read_law_truth(law: str, path: str | Path | None = None) -> tuple[Any, Any]:
+    """(truth, design) for ``law`` from a TOML with ``[truth]`` and ``[design]`` tables; None = defaults.
+
+    Unknown tables or keys raise BadInputError naming the valid ones. An optional
+    top-level ``law = "..."`` must agree with ``law``.
+    """
+    spec = _law(law)
+    if path is None:
+        return spec.truth(), spec.design()
+    path = Path(path)
+    raw = _load_toml(path)
+    for k in raw:
+        if k not in ("law", "truth", "design"):
+            raise BadInputError(f"unknown top-level key {k!r}; valid: design, law, truth", file=str(path))
+    if "law" in raw and raw["law"] != law:
+        raise BadInputError(f"the file is for law {raw['law']!r}, not {law!r}", file=str(path))
+    return _build(raw.get("truth", {}), raw.get("design", {}), spec.truth, spec.design, path)
+
+
+def simulate_sweep(law: str, truth: Any = None, design: Any = None, *, rng_key: jax.Array) -> pd.DataFrame:
+    """Simulate ``law``'s sweep; ``truth`` and ``design`` default to the law's defaults."""
+    spec = _law(law)
+    truth = spec.truth() if truth is None else truth
+    design = spec.design() if design is None else design
+    for obj, cls, what in ((truth, spec.truth, "truth"), (design, spec.design, "design")):
+        if not isinstance(obj, cls):
+            raise BadInputError(f"law {law!r} needs a {cls.__name__} as {what}, got {type(obj).__name__}")
+    return spec.simulate(truth, design, rng_key=rng_key)
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise BadInputError("no such truth file", file=str(path))
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise BadInputError(f"not valid TOML: {err}", file=str(path)) from None
-    t, d = raw.get("truth", {}), raw.get("design", {})
-    known_t, known_d = {f.name for f in fields(LossTruth)}, {f.name for f in fields(SweepDesign)}
-    for k in t:
-        if k not in known_t:
-            raise BadInputError(f"[truth] has unknown key {k!r}; valid: {', '.join(sorted(known_t))}", file=str(path))
-    for k in d:
-        if k not in known_d:
-            raise BadInputError(f"[design] has unknown key {k!r}; valid: {', '.join(sorted(known_d))}", file=str(path))
+
+
+def _build(t: dict[str, Any], d: dict[str, Any], truth_cls: type, design_cls: type, path: Path) -> tuple[Any, Any]:
+    """Instantiate truth and design from their tables, refusing unknown keys."""
+    for table, values, cls in (("truth", t, truth_cls), ("design", d, design_cls)):
+        if not isinstance(values, dict):
+            raise BadInputError(f"[{table}] must be a table", file=str(path))
+        known = {f.name for f in fields(cls)}
+        for k in values:
+            if k not in known:
+                raise BadInputError(
+                    f"[{table}] has unknown key {k!r}; valid: {', '.join(sorted(known))}", file=str(path)
+                )
     t = {k: tuple(v) if isinstance(v, list) else v for k, v in t.items()}
     d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    return LossTruth(**t), SweepDesign(**d)
+    return truth_cls(**t), design_cls(**d)

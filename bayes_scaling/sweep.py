@@ -25,10 +25,12 @@ LAW_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "loss": ("N", "D", "loss"),
     "timescale": ("N", "D", "B", "lr", "wd", "loss"),
     "batch": ("N", "D", "B", "loss"),
-    "bcrit": ("N", "D", "B", "loss"),
+    # The steps-to-target form (DESIGN.md): tokens each batch size needed to reach a target loss.
+    "bcrit": ("B", "tokens_to_target", "target_loss"),
+    "three_term": ("N", "D", "B", "loss"),
 }
-NUMERIC = ("N", "D", "loss", "B", "lr", "wd")
-STRICTLY_POSITIVE = ("N", "D", "loss", "B", "lr")
+NUMERIC = ("N", "D", "loss", "B", "lr", "wd", "tokens_to_target", "target_loss")
+STRICTLY_POSITIVE = ("N", "D", "loss", "B", "lr", "tokens_to_target", "target_loss")
 CANONICAL = NUMERIC + ("run_id", "phase", "schedule")
 PHASES = ("final", "cooldown_end", "hot")
 FINAL_PHASES = ("final", "cooldown_end")
@@ -79,22 +81,23 @@ def _suggest(name: str, options: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}? use --map {close[0]}={name})" if close else ""
 
 
-def _numeric_column(raw: pd.Series, column: str, file: str) -> np.ndarray:
-    """Parse and range-check one number column, naming its first bad cell."""
+def _numeric_column(raw: pd.Series, column: str, file: str, file_rows: np.ndarray) -> np.ndarray:
+    """Parse and range-check one number column, naming its first bad cell by its file row."""
     strict = column in STRICTLY_POSITIVE
     values = np.empty(len(raw), dtype=float)
     for i, text in enumerate(raw.to_numpy()):
+        row = int(file_rows[i])
         cell = str(text).strip()
         if cell == "":
-            raise BadInputError("empty cell in a number column", file=file, column=column, row=i + 1)
+            raise BadInputError("empty cell in a number column", file=file, column=column, row=row)
         try:
             number = float(cell)
         except ValueError:
-            raise BadInputError("not a number", file=file, column=column, row=i + 1, value=cell) from None
+            raise BadInputError("not a number", file=file, column=column, row=row, value=cell) from None
         if not math.isfinite(number):
-            raise BadInputError("must be a finite number (NaN or inf found)", file=file, column=column, row=i + 1, value=cell)
+            raise BadInputError("must be a finite number (NaN or inf found)", file=file, column=column, row=row, value=cell)
         if number < 0 or (strict and number == 0):
-            raise BadInputError(f"must be {'> 0' if strict else '>= 0'}", file=file, column=column, row=i + 1, value=cell)
+            raise BadInputError(f"must be {'> 0' if strict else '>= 0'}", file=file, column=column, row=row, value=cell)
         values[i] = number
     return values
 
@@ -170,6 +173,14 @@ def load_sweep(
 
     needed = LAW_COLUMNS[law]
     for column in needed:
+        if column not in frame.columns and law == "bcrit" and {"N", "D", "B", "loss"} <= set(frame.columns):
+            raise BadInputError(
+                f"the bcrit law reads the steps-to-target form: columns B, tokens_to_target and target_loss (the tokens each "
+                f"batch size needed to reach a target loss); the file has N, D, B, loss but no {column!r}. Interpolate each "
+                f"(N, B) loss curve to the target first; the loss-curve form is not supported yet",
+                file=file,
+                column=column,
+            )
         if column not in frame.columns:
             raise BadInputError(
                 f"the {law} law needs column {column!r}, which the file lacks{_suggest(column, frame.columns)}; "
@@ -182,10 +193,31 @@ def load_sweep(
             raise BadInputError(f"--group names a column the file lacks{_suggest(column, frame.columns)}", file=file, column=column)
 
     out = frame.copy()
+    n_before = len(out)
+    if where:
+        # --where runs first, on leniently parsed numbers, so that it can drop rows the
+        # law cannot use (e.g. step-0 checkpoints with D = 0); the rows it keeps are then
+        # validated strictly, and named by their row in the file.
+        trial = out.copy()
+        for column in trial.columns:
+            if column not in groups:
+                as_number = pd.to_numeric(trial[column], errors="coerce")
+                if column in NUMERIC or as_number.notna().all():
+                    trial[column] = as_number
+        try:
+            kept = trial.query(where, engine="python").index
+        except Exception as err:  # pandas raises many types for a bad expression
+            raise BadInputError(f"--where {where!r} could not be applied: {err}", file=file) from None
+        if kept.empty:
+            raise BadInputError(f"--where {where!r} leaves no rows", file=file)
+        out = out.loc[kept]
+    n_filtered = n_before - len(out)
+    file_rows = out.index.to_numpy() + 1  # 1-based data rows of the file
+
     # Column by column, so the first bad cell of the first bad column is the one named.
     for column in NUMERIC:
         if column in out.columns:
-            out[column] = _numeric_column(frame[column], column, file)
+            out[column] = _numeric_column(out[column], column, file, file_rows)
     for column in out.columns:
         # Extra columns that are wholly numeric become numbers, so --where can compare them.
         if column not in CANONICAL and column not in groups:
@@ -199,7 +231,7 @@ def load_sweep(
         bad = np.flatnonzero(~out["phase"].isin(PHASES).to_numpy())
         if bad.size:
             i = int(bad[0])
-            raise BadInputError(f"unknown phase; valid: {', '.join(PHASES)}", file=file, column="phase", row=i + 1, value=out["phase"].iloc[i])
+            raise BadInputError(f"unknown phase; valid: {', '.join(PHASES)}", file=file, column="phase", row=int(file_rows[i]), value=out["phase"].iloc[i])
     else:
         out["phase"] = "final"
 
@@ -209,20 +241,10 @@ def load_sweep(
         i = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero((out[identity] == out[identity].iloc[i]).all(axis=1).to_numpy())[0])
         raise BadInputError(
-            f"duplicated row: the same as row {first + 1} in columns {', '.join(identity)}",
+            f"duplicated row: the same as row {file_rows[first]} in columns {', '.join(identity)}",
             file=file,
-            row=i + 1,
+            row=int(file_rows[i]),
         )
-
-    n_before = len(out)
-    if where:
-        try:
-            out = out.query(where, engine="python")
-        except Exception as err:  # pandas raises many types for a bad expression
-            raise BadInputError(f"--where {where!r} could not be applied: {err}", file=file) from None
-        if out.empty:
-            raise BadInputError(f"--where {where!r} leaves no rows", file=file)
-    n_filtered = n_before - len(out)
 
     hot = out["phase"].to_numpy() == "hot"
     n_hot = 0

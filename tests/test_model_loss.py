@@ -6,7 +6,7 @@ import numpy as np
 from numpyro.handlers import seed, trace
 
 from bayes_scaling.cards import load_card
-from bayes_scaling.models import OBS, LossData, LossStructure, loss_model
+from bayes_scaling.model_loss import OBS, LossData, LossStructure, loss_model
 
 
 def _data(n=12, n_groups=1, n_runs=0):

@@ -181,9 +181,9 @@ def test_noise_free_three_term_is_the_direct_sum():
     n, d, b = frame.N, frame.D, frame.B
     want = t.E + t.A * n**-t.alpha + t.C * b**-t.beta + t.G * (d / b) ** -t.gamma
     np.testing.assert_allclose(frame["loss"], want, rtol=EXACT)
-    # Realistic losses: 2.2-5.5 nats over the whole default grid (50M-1.4B, 20-320 TPP),
-    # optimal batch or not; the worst is a 50M model's 2k-step run.
-    assert 2.2 < frame["loss"].min() and frame["loss"].max() < 5.5
+    # Realistic losses: 2.2-7 nats over the whole default grid (50M-1.4B, 20-320 TPP),
+    # optimal batch or not; the worst is a 50M model's 950-step run at B = 1M tokens.
+    assert 2.2 < frame["loss"].min() and frame["loss"].max() < 7.0
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import arviz as az
 
-from .cards import parse_card
+from .cards import LAWS_WITH_FIGURE, parse_card
 from .errors import BadInputError, UsageError
 from .run import Run, Summary
 
-POSTERIOR, SUMMARY, CARD = "posterior.nc", "summary.json", "card.toml"
+POSTERIOR, SUMMARY, CARD, FIGURE = "posterior.nc", "summary.json", "card.toml", "optima.png"
 
 
 def _nan_to_null(x):
@@ -35,7 +35,8 @@ def _nan_to_null(x):
 
 
 def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
-    """Write ``posterior.nc``, ``summary.json`` and the card to folder ``out``."""
+    """Write ``posterior.nc``, ``summary.json``, the card and (timescale, batch and
+    bcrit laws) ``optima.png``, each setting's optimum against the law, to folder ``out``."""
     out = Path(out)
     if out.exists() and not force:
         raise UsageError(f"{out} already exists; pass --force to replace it")
@@ -48,6 +49,11 @@ def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
         text = json.dumps(_nan_to_null(run.summary.to_json()), indent=2, allow_nan=False)
         (tmp / SUMMARY).write_text(text + "\n", encoding="utf-8")
         (tmp / CARD).write_text(run.card.source, encoding="utf-8")
+        if run.summary.law in LAWS_WITH_FIGURE:
+            # Imported here: matplotlib costs ~0.4 s of start-up that loss-law fits do not need.
+            from .figures import save_optima_figure
+
+            save_optima_figure(run, tmp / FIGURE)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             os.rename(out, old / "run")

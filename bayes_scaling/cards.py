@@ -34,6 +34,8 @@ _DISTRIBUTIONS: Mapping[str, tuple[type, tuple[str, ...]]] = MappingProxyType(
 
 INITS = ("uniform", "prior")
 LAWS = ("loss", "timescale", "batch", "bcrit", "three_term")
+# Laws whose run folder gets optima.png: each setting's (or group's) optimum against the law.
+LAWS_WITH_FIGURE = ("timescale", "batch", "bcrit")
 
 
 @dataclass(frozen=True)

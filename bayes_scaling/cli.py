@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cards import LAWS  # laws with a model card and a model: one registry for choices
+from .cards import LAWS, LAWS_WITH_FIGURE  # laws with a model card and a model: one registry for choices
 from .errors import BadInputError, UsageError
 
 
@@ -140,8 +140,9 @@ def _print_summary(run, out: Path, stream) -> None:
         f"{s.divergences} divergences, E-BFMI min {min(s.ebfmi):.2f}\n"
         f"  time: compile {t['compile']:.1f} s, sample {t['sample']:.1f} s\n"
     )
+    figure = f", {out}/optima.png" if s.law in LAWS_WITH_FIGURE else ""
     if s.converged:
-        w(f"  converged. wrote {out}/posterior.nc and {out}/summary.json\n")
+        w(f"  converged. wrote {out}/posterior.nc, {out}/summary.json{figure}\n")
     else:
         bar = "!" * 72
         w(f"\n{bar}\n  THE FIT DID NOT CONVERGE: {'; '.join(s.problems)}\n")

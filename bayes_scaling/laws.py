@@ -30,8 +30,7 @@ def chinchilla_log_loss(
     Besiroglu et al. 2024 (arXiv 2404.10102). ``log_n`` and ``log_d`` may be
     centred: then ``a`` and ``b`` are the logs of the terms at the centre.
 
-    >>> import jax
-import jax.numpy as jnp
+    >>> import jax.numpy as jnp
     >>> float(jnp.exp(chinchilla_log_loss(0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.3)))
     3.0
     """

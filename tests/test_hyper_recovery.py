@@ -20,7 +20,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling import hyper
-from bayes_scaling.laws import adamw_timescale
+from bayes_scaling.laws import adamw_timescale, three_term_batch_opt
 from bayes_scaling.simulate import (
     BatchTruth,
     BcritTruth,
@@ -133,11 +133,21 @@ def test_bcrit_covers_truth(tmp_path):
 def test_three_term_covers_truth_and_its_implied_batch_law(tmp_path):
     truth = ThreeTermTruth()
     frame = simulate_sweep("three_term", truth, rng_key=jax.random.key(4))
-    run = _fit(tmp_path, "three_term", frame, seed=4, compare=False)
+    run = _fit(tmp_path, "three_term", frame, seed=4)  # also fits the batch law on the same rows
     _converged_enough(run)
     b_k = truth.gamma / (truth.beta + truth.gamma)  # 0.566, Schaipp's implied exponent
     wanted = {"E": truth.E, "alpha": truth.alpha, "beta": truth.beta, "gamma": truth.gamma, "bopt_k": b_k}
     assert not _misses(run, wanted)
+    # The implied B_opt at a new D, against the truth's.
+    b = hyper.batch_opt(run, 3e8, 1e10)
+    want = float(three_term_batch_opt(1e10, truth.C, truth.beta, truth.G, truth.gamma))
+    assert b.q05 < want < b.q95
+    loo = run.summary.extra["loo"]
+    assert (loo["model_a"], loo["model_b"]) == ("three_term", "batch")
+    assert loo["n_rows"] == len(frame)  # every setting has 6 batch sizes: the batch law keeps all rows
+    assert math.isfinite(loo["elpd_a"]) and math.isfinite(loo["elpd_b"])
+    # Data from the three-term law: the batch law's bowls cannot predict held-out rows better.
+    assert loo["preferred"] != "batch"
 
 
 # --- Zhang et al. 2025 (data/zhang_cbs) ---------------------------------------------

@@ -24,3 +24,8 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     p, opt = namespace["p"], namespace["opt"]
     assert 1.8 < float(p.q50) < 2.1  # Chinchilla-70B: Besiroglu et al.'s point fit gives 1.97
     assert opt.N.q05 < opt.N.q50 < opt.N.q95
+    # The hyperparameter example: Zhang et al.'s critical batch at D_min 2.2e10 tokens.
+    namespace = {}
+    exec(compile(blocks[1], "README.md", "exec"), namespace)
+    b = namespace["b"]
+    assert 4e6 < float(b.q05) < float(b.q50) < float(b.q95) < 9e6

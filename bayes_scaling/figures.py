@@ -16,6 +16,8 @@ from . import hyper
 from .cards import LAWS_WITH_FIGURE
 from .errors import BadInputError
 from .run import QUANTILES, Run
+
+# Points along the law's band.
 _GRID_POINTS = 60
 # Extend the law's band this far (in log units) past the outermost settings.
 _PAD = 0.25

@@ -62,22 +62,22 @@ def optima_figure(run: Run) -> Figure:
         colours, size_colour = _by_size(n)
         x = d / n if law == "timescale" else d
         _points(ax, x, q, [f"N={v:.3g}" for v in n], colours)
+        grid = _grid(x)
         if law == "timescale":
-            grid = _grid(x)
             ref = float(np.exp(np.mean(np.log(n))))  # tau_opt depends on D/N only
             band = hyper.tau_opt(run, ref, grid * ref)
             _band(ax, grid, band, "k", f"law: tau_c (D/N)^tau_m, tau_m {s.params['tau_m'].q50:.3f}")
             ax.set_xlabel("tokens per parameter D/N")
             ax.set_ylabel("tau_opt = B / (lr wd D)")
         else:
-            grid = _grid(x)
-            for size, colour in size_colour.items():
-                band = hyper.batch_opt(run, size, grid)
-                _band(ax, grid, band, colour if "bopt_n" in run.idata.posterior else "k", f"law at N={size:.3g}")
-                if "bopt_n" not in run.idata.posterior:
-                    break  # one law for every size
             ax.set_xlabel("tokens D")
             ax.set_ylabel("B_opt (tokens)")
+            if "bopt_n" in run.idata.posterior:  # B_opt depends on N: one band per size
+                for size, colour in size_colour.items():
+                    _band(ax, grid, hyper.batch_opt(run, size, grid), colour, f"law at N={size:.3g}")
+            else:
+                band = hyper.batch_opt(run, float(np.median(n)), grid)  # N plays no part
+                _band(ax, grid, band, "k", f"law: bopt_c D^bopt_k, bopt_k {s.params['bopt_k'].q50:.3f}")
         title = f"{law} law: each setting's optimum (median, 90 % band) and the law"
     else:
         b = run.draws("b_crit")

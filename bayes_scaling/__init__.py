@@ -20,6 +20,10 @@ from .errors import BadInputError as BadInputError
 from .errors import UsageError as UsageError
 from .fitting import fit as fit
 from .jaxsetup import configure_jax as configure_jax
+from .report import Report as Report
+from .report import build_report as build_report
+from .report_render import ReportFiles as ReportFiles
+from .report_render import write_report as write_report
 from .run import Prediction as Prediction
 from .run import Run as Run
 from .run import Summary as Summary
@@ -34,10 +38,13 @@ __all__ = [
     "LossTruth",
     "ModelCard",
     "Prediction",
+    "Report",
+    "ReportFiles",
     "Run",
     "Summary",
     "Sweep",
     "UsageError",
+    "build_report",
     "configure_jax",
     "fit",
     "load_card",
@@ -45,4 +52,5 @@ __all__ = [
     "load_sweep",
     "save_run",
     "simulate_loss_sweep",
+    "write_report",
 ]

@@ -85,7 +85,7 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         log_d_centre=jnp.asarray(log_d.mean()),
     )
     coords: dict[str, list] = {}
-    dims: dict[str, list[str]] = {"x": ["row"], "z": ["row"]}
+    dims: dict[str, list[str]] = {"x": ["row"], "z": ["row"], "row_group": ["row"]}
     if structure.n_groups > 1:
         coords["group"] = [str(g) for g in group_levels]
         for p in GROUPABLE:
@@ -104,7 +104,13 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         rows=np.arange(len(f)),
         coords=coords,
         dims=dims,
-        constant={"x": np.asarray(data.x), "z": np.asarray(data.z), "log_n_centre": float(log_n.mean()), "log_d_centre": float(log_d.mean())},
+        constant={
+            "x": np.asarray(data.x),
+            "z": np.asarray(data.z),
+            "row_group": group,  # "group" is the name of the groups' dimension
+            "log_n_centre": float(log_n.mean()),
+            "log_d_centre": float(log_d.mean()),
+        },
         group_levels=tuple(map(str, group_levels)) if sweep.groups else (),
         run_levels=tuple(map(str, run_levels)),
         notes=notes,
@@ -220,7 +226,7 @@ def bowl_arrays(sweep: Sweep, *, n_term: bool = True) -> LawArrays:
     )
     constant = {
         "x": x,
-        "setting": setting,
+        "row_setting": setting,  # not "setting": that name is the settings' dimension, and would be dropped
         "cov": cov,
         "cov_centre": centre,
         "setting_N": np.exp(s_log_n),
@@ -248,7 +254,7 @@ def bowl_arrays(sweep: Sweep, *, n_term: bool = True) -> LawArrays:
             "log_opt": per_setting,
             "m": per_setting,
             "x": ["row"],
-            "setting": ["row"],
+            "row_setting": ["row"],
             "N": ["row"],
             "D": ["row"],
             "B": ["row"],
@@ -294,7 +300,8 @@ def bcrit_arrays(sweep: Sweep) -> LawArrays:
     centre = float(lhat.mean())
     data = BcritData(log_b=jnp.asarray(log_b), group=jnp.asarray(group, dtype=jnp.int32), lhat=jnp.asarray(lhat), centre=jnp.asarray(centre))
     per_group = ["group"]
-    constant = {"log_b": log_b, "group": group, "lhat": lhat, "centre": centre}
+    # "row_group", not "group": that name is the groups' dimension, and would be dropped.
+    constant = {"log_b": log_b, "row_group": group, "lhat": lhat, "centre": centre}
     if "N" in f.columns:
         constant["group_N"] = np.array([_col(sweep, "N")[group == g][0] for g in range(len(levels))])
     return LawArrays(
@@ -305,7 +312,7 @@ def bcrit_arrays(sweep: Sweep) -> LawArrays:
         structure=BcritStructure(n_groups=len(levels)),
         rows=np.arange(len(f)),
         coords={"group": [str(v) for v in levels]},
-        dims={k: per_group for k in ("log_d_min", "z_group", "log_b_crit", "b_crit", "d_min", "lhat", "group_N")} | {"log_b": ["row"], "group": ["row"]},
+        dims={k: per_group for k in ("log_d_min", "z_group", "log_b_crit", "b_crit", "d_min", "lhat", "group_N")} | {"log_b": ["row"], "row_group": ["row"]},
         constant=constant,
         extra={"groups": [str(v) for v in levels]},
     )

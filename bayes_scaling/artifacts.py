@@ -7,12 +7,14 @@ half-written mix (rename is atomic on one file system).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import arviz as az
 
@@ -34,9 +36,13 @@ def _nan_to_null(x):
     return x
 
 
-def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
-    """Write ``posterior.nc``, ``summary.json``, the card and (timescale, batch and
-    bcrit laws) ``optima.png``, each setting's optimum against the law, to folder ``out``."""
+@contextlib.contextmanager
+def atomic_folder(out: str | Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a hidden sibling folder to fill; on success it replaces ``out`` in one rename.
+
+    An existing ``out`` is refused unless ``force``; a crash or Ctrl-C while filling
+    leaves ``out`` as it was and removes the half-filled folder.
+    """
     out = Path(out)
     if out.exists() and not force:
         raise UsageError(f"{out} already exists; pass --force to replace it")
@@ -45,6 +51,23 @@ def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        yield tmp
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / "previous")
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
+    """Write ``posterior.nc``, ``summary.json``, the card and (timescale, batch and
+    bcrit laws) ``optima.png``, each setting's optimum against the law, to folder ``out``."""
+    with atomic_folder(out, force=force) as tmp:
         run.idata.to_netcdf(str(tmp / POSTERIOR), engine="h5netcdf")
         text = json.dumps(_nan_to_null(run.summary.to_json()), indent=2, allow_nan=False)
         (tmp / SUMMARY).write_text(text + "\n", encoding="utf-8")
@@ -54,17 +77,7 @@ def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
             from .figures import save_optima_figure
 
             save_optima_figure(run, tmp / FIGURE)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "run")
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def load_run(path: str | Path) -> Run:

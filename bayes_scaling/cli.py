@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--seed", type=_positive_int, default=0)
 
+    r = sub.add_parser("report", help="write an uncertainty report of a fitted run: report.html (self-contained), report.md, figures/")
+    r.add_argument("run", metavar="runs/NAME")
+    r.add_argument("--out", metavar="reports/NAME", help="report folder to write (default: reports/ and the run folder's name)")
+    r.add_argument("--force", action="store_true", help="replace an existing report folder")
+
     s = sub.add_parser("simulate", help="write a sweep CSV simulated from a known truth")
     s.add_argument("--law", choices=LAWS, default="loss")
     s.add_argument("--truth", metavar="TRUTH.toml", help="[truth] and [design] tables (fields of the law's Truth and Design records); default: "
@@ -224,6 +229,28 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .artifacts import load_run
+    from .report import build_report
+    from .report_render import write_report
+
+    run_dir = Path(a.run)
+    out = Path(a.out) if a.out else Path("reports") / run_dir.resolve().name
+    if out.exists() and not a.force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    if out.resolve() == run_dir.resolve():
+        raise UsageError(f"--out {out} is the run folder itself; write the report elsewhere")
+    run = load_run(run_dir)
+    report = build_report(run, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv))
+    files = write_report(report, out, force=a.force)
+    print(f"wrote {files.html}, {files.markdown} and {len(files.figures)} figures in {files.folder / 'figures'}")
+    if not run.summary.converged:
+        bar = "!" * 72
+        print(f"{bar}\n  THE FIT DID NOT CONVERGE; the report says so at the top: {'; '.join(run.summary.problems)}\n{bar}")
+        return 1
+    return 0
+
+
 def _cmd_simulate(a: argparse.Namespace) -> int:
     import jax
 
@@ -258,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_fit(a, argv)
         if a.command == "predict":
             return _cmd_predict(a)
+        if a.command == "report":
+            return _cmd_report(a, argv)
         if a.command == "simulate":
             return _cmd_simulate(a)
         raise AssertionError(f"unhandled command {a.command}")  # argparse's choices make this unreachable

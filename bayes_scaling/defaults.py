@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Default] = {
     "ebfmi_min": Default(0.3, "Betancourt 2016 (arXiv 1604.00695): E-BFMI below 0.3 signals poor exploration."),
     "setting_rel_tol": Default(0.01, "Runs at one nominal budget differ in D by a few steps (Marin: 2.6833e9-2.6885e9 tokens, 0.2 %); D within 1 % is one setting."),
     "bowl_min_distinct": Default(3, "A bowl (minimum and curvature) needs at least three distinct values of the swept quantity; two points fix only a slope."),
+    "report_draws": Default(1000, "Posterior draws behind each curve of a report's figures: 1000 place the 5 %/95 % band edges to about +-1 percentile; tables use every draw."),
+    "report_panels": Default(24, "Panels per small-multiples figure of a report (4 columns x 6 rows still legible); more settings or groups go on further figures."),
     "progress_chunk": Default(100, "Iterations per compiled chunk; the progress display updates between chunks."),
 }
 

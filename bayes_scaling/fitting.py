@@ -31,19 +31,24 @@ from .sweep import Sweep
 _ALSO_REPORTED = ("sigma_run", "tau_e", "tau_alpha", "tau_beta")
 
 
-def _constrain(model, args, kwargs, z: dict, spec: SamplerSettings, obs: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Constrained values, deterministic sites and pointwise log-likelihood of every draw."""
+def _constrain(
+    model, args, kwargs, z: dict, spec: SamplerSettings, obs: str, rng_key: jax.Array
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Constrained values, deterministic sites, pointwise log-likelihood and one posterior
+    predictive replicate of the observations for every draw."""
 
-    def one(z1):
+    def one(z1, k):
         params = constrain_fn(model, args, kwargs, z1, return_deterministic=True)
         tr = trace(substitute(model, data=params)).get_trace(*args, **kwargs)
-        return params, tr[obs]["fn"].log_prob(tr[obs]["value"])
+        fn = tr[obs]["fn"]
+        return params, fn.log_prob(tr[obs]["value"]), fn.sample(k)
 
     flat = {k: jnp.reshape(v, (-1,) + v.shape[2:]) for k, v in z.items()}
-    params, loglik = jax.jit(jax.vmap(one))(flat)
+    keys = jax.random.split(rng_key, spec.chains * spec.draws)
+    params, loglik, replicate = jax.jit(jax.vmap(one))(flat, keys)
     shape = (spec.chains, spec.draws)
     samples = {k: np.asarray(v).reshape(shape + v.shape[1:]) for k, v in params.items()}
-    return samples, np.asarray(loglik).reshape(shape + loglik.shape[1:])
+    return samples, np.asarray(loglik).reshape(shape + loglik.shape[1:]), np.asarray(replicate).reshape(shape + replicate.shape[1:])
 
 
 # One compiled sampler per (card, structure, settings); reused across fits in a process,
@@ -82,10 +87,12 @@ def _spec(card: ModelCard, chains: int | None, warmup: int | None, draws: int | 
     return spec
 
 
-def _inference_data(arrays: LawArrays, samples: dict, loglik: np.ndarray, raw) -> az.InferenceData:
-    """The run's InferenceData: posterior, sample_stats, log_likelihood, observed and constant data."""
+def _inference_data(arrays: LawArrays, samples: dict, loglik: np.ndarray, replicate: np.ndarray, raw) -> az.InferenceData:
+    """The run's InferenceData: posterior, posterior_predictive, sample_stats, log_likelihood,
+    observed and constant data."""
     return az.from_dict(
         posterior=samples,
+        posterior_predictive={arrays.obs_name: replicate},
         sample_stats={
             "diverging": raw.diverging,
             "energy": raw.energy,
@@ -191,9 +198,14 @@ def _fit_one(
     raw = sampler.run(jax.random.key(seed), args, kwargs, progress=progress)
 
     t0 = time.perf_counter()
-    samples, loglik = _constrain(sampler.model, args, kwargs, raw.z, spec, arrays.obs_name)
-    idata = _inference_data(arrays, samples, loglik, raw)
+    # The replicates' key is folded from the seed rather than split from it, so that adding
+    # them left the sampler's stream, and every posterior of a given seed, as it was.
+    ppc_key = jax.random.fold_in(jax.random.key(seed), 1)
+    samples, loglik, replicate = _constrain(sampler.model, args, kwargs, raw.z, spec, arrays.obs_name, ppc_key)
+    idata = _inference_data(arrays, samples, loglik, replicate, raw)
     idata.constant_data["sweep_row"] = ("row", arrays.rows)
+    if sweep.file_rows is not None:  # the row of the file, as error messages and reports name it
+        idata.constant_data["file_row"] = ("row", np.asarray(sweep.file_rows)[arrays.rows])
     # Convergence is judged on every sampled (latent) site.
     diag, _, _, _ = diagnose(idata, sorted(raw.z))
     params = _params(idata, arrays, card)

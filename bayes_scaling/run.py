@@ -113,6 +113,11 @@ class ComputeOptimum:
     loss: ParamSummary
 
 
+def scalar_constant(v) -> float:
+    """A scalar stored in constant_data (ArviZ keeps it as a one-element array)."""
+    return float(np.asarray(v).ravel()[0])
+
+
 def _band(x: np.ndarray) -> ParamSummary:
     q = np.quantile(x, QUANTILES)
     return ParamSummary(float(np.mean(x)), float(np.std(x)), *map(float, q), float("nan"), float("nan"), float("nan"))
@@ -208,6 +213,11 @@ class Run:
 
     def compute_optimal(self, compute: float, *, group: str | None = None) -> ComputeOptimum:
         """The compute-optimal N and D at ``compute`` FLOPs (C = 6ND), per posterior draw."""
+        n_opt, d_opt, loss = self.compute_optimal_draws(compute, group=group)
+        return ComputeOptimum(float(compute), _band(n_opt), _band(d_opt), _band(loss))
+
+    def compute_optimal_draws(self, compute: float, *, group: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per posterior draw: the loss-optimal N, D at ``compute`` FLOPs and the law's loss there."""
         self._need_loss()
         if not compute > 0:
             raise BadInputError(f"compute must be > 0, got {compute!r}")
@@ -218,5 +228,4 @@ class Run:
         A = np.exp(self.draws("a_c") + alpha * mn)
         B = np.exp(self.draws("b_c") + beta * md)
         n_opt, d_opt = (np.asarray(v) for v in compute_optimal_split(compute, A, B, alpha, beta))
-        loss = np.exp(e) + A * n_opt**-alpha + B * d_opt**-beta
-        return ComputeOptimum(float(compute), _band(n_opt), _band(d_opt), _band(loss))
+        return n_opt, d_opt, np.exp(e) + A * n_opt**-alpha + B * d_opt**-beta

@@ -48,6 +48,7 @@ class Sweep:
     groups: tuple[str, ...]
     n_hot_left_out: int
     n_filtered_out: int
+    file_rows: np.ndarray | None = None  # 1-based data row in the file of each frame row (what messages and reports name)
 
     @property
     def n_rows(self) -> int:
@@ -251,6 +252,7 @@ def load_sweep(
     if not include_hot:
         n_hot = int(hot.sum())
         out = out[~hot]
+        file_rows = file_rows[~hot]
         if out.empty:
             raise BadInputError("every row is a 'hot' (mid-schedule) checkpoint; pass --include-hot to fit them anyway", file=file)
 
@@ -262,4 +264,5 @@ def load_sweep(
         groups=tuple(groups),
         n_hot_left_out=n_hot,
         n_filtered_out=n_filtered,
+        file_rows=file_rows,
     )

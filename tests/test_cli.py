@@ -112,6 +112,16 @@ def test_unconverged_fit_exits_1_and_says_so_loudly(sim_csv, tmp_path, capsys):
     assert "DID NOT CONVERGE" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["converged"] is False and summary["problems"]
+    # Its report is written, exits 1, and carries the warning at the top of the page and the Markdown.
+    report = tmp_path / "report"
+    assert main(["report", str(out), "--out", str(report)]) == 1
+    assert "DID NOT CONVERGE" in capsys.readouterr().out
+    html = (report / "report.html").read_text()
+    body = html[html.index("<body>") :]
+    assert body.index('id="not-converged"') < body.index("<h1>")  # a banner above everything else
+    assert "THIS FIT DID NOT CONVERGE" in body and summary["problems"][0].split(" ")[0] in body
+    md = (report / "report.md").read_text()
+    assert md.splitlines()[2].startswith("> **WARNING: THIS FIT DID NOT CONVERGE")
 
 
 def test_simulate_refuses_to_overwrite(sim_csv, capsys):

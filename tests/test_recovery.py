@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from shared_fits import GROUPED_TRUTH, HOSTILE
 
 import bayes_scaling as bs
 from bayes_scaling.simulate import LossTruth, SweepDesign
@@ -64,12 +65,13 @@ def test_recovers_several_truths(tmp_path, name):
     assert not _misses(run, wanted)
 
 
-def test_recovers_grouped_truth_with_three_groups(tmp_path):
-    truth = LossTruth(group_E=(1.7, 1.9, 2.1), sigma=0.01)
-    sweep, run = _fit_sim(tmp_path, truth, SweepDesign(), seed=11, groups=("group",))
-    assert run.summary.group_levels == ("g0", "g1", "g2")
+def test_recovers_grouped_truth_with_three_groups(grouped_sim):
+    """The first group is named <script>alert(1)</script>: a label is only a label."""
+    _, run = grouped_sim
+    truth = GROUPED_TRUTH
+    assert run.summary.group_levels == (HOSTILE, "g1", "g2")
     assert run.summary.divergences == 0
-    wanted = {"E[g0]": 1.7, "E[g1]": 1.9, "E[g2]": 2.1, "alpha": truth.alpha, "beta": truth.beta, "A": truth.A, "B": truth.B}
+    wanted = {f"E[{HOSTILE}]": 1.7, "E[g1]": 1.9, "E[g2]": 2.1, "alpha": truth.alpha, "beta": truth.beta, "A": truth.A, "B": truth.B}
     assert not _misses(run, wanted)
     # The groups are told apart: each group's E interval excludes its neighbours' truths.
     e = np.exp(run.draws("e_group"))
@@ -106,13 +108,6 @@ def test_run_effect_widens_the_bands_honestly(tmp_path):
 
 # Besiroglu et al. 2024 bootstrap 95 % intervals (SCIENCE.md section 1; data/chinchilla_epoch/SOURCE.md).
 BESIROGLU_CI = {"alpha": (0.317, 0.373), "beta": (0.331, 0.415), "E": (1.769, 1.871)}
-
-
-@pytest.fixture(scope="module")
-def chinchilla_run():
-    sweep = bs.load_sweep("data/chinchilla_epoch/chinchilla_epoch.csv", where="excluded_in_besiroglu_fit == 0")
-    assert sweep.n_rows == 240
-    return bs.fit(sweep, progress=False)  # the defaults a user gets: 4 x (1000 + 1000)
 
 
 def test_chinchilla_fit_converges_and_agrees_with_besiroglu(chinchilla_run):

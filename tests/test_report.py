@@ -8,15 +8,13 @@ extra MCMC is paid here: only the reports.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from shared_fits import HOSTILE
+from test_browser_check import crb  # scripts/check_report_in_browser.py, loaded by path
 
 import bayes_scaling as bs
 from bayes_scaling.arrays import law_arrays
@@ -26,7 +24,6 @@ from bayes_scaling.report import PARAM_COLUMNS, fmt
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = ("headline", "diagnostics", "law", "posterior", "ppc", "loo", "extrapolation", "provenance")
 # Simulated sweeps come from the fitted model's own family, so about 90 % of rows should
@@ -151,7 +148,7 @@ def _md_rows(md: str) -> list[list[str]]:
     return [[c.strip().replace("\\", "") for c in line.strip().strip("|").split("|")] for line in md.splitlines() if line.startswith("|") and not line.startswith("|---")]
 
 
-@pytest.mark.parametrize("law", ["loss", "timescale", "bcrit"])
+@pytest.mark.parametrize("law", list(LAW_FIXTURES))
 def test_report_numbers_equal_the_summary(law, report_of):
     run, _, files = report_of(law)
     summary = json.loads(json.dumps(run.summary.to_json()))  # what summary.json holds
@@ -238,19 +235,11 @@ def test_report_cli_refuses_bad_input_and_keeps_what_is_on_disk(tmp_path, capsys
     assert (existing / "mine.txt").read_text() == "keep me"
 
 
-def _browser_check():
-    spec = importlib.util.spec_from_file_location("check_report_in_browser", ROOT / "scripts" / "check_report_in_browser.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_report_opens_in_headless_chromium(report_of, tmp_path):
     """No console errors, no request outside the page, every image decodes, and a
     screenshot of the first figure is not blank."""
     _, _, files = report_of("timescale")
-    check = _browser_check().check_page(files.html, tmp_path / "figure.png")
+    check = crb.check_page(files.html, tmp_path / "figure.png")
     assert check.ok, check.problems()
     assert check.n_images == len(files.figures)
     assert check.nonblank and check.screenshot.read_bytes()[:8] == PNG_MAGIC

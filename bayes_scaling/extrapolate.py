@@ -113,7 +113,15 @@ def _hyper(run: Run, rng_key: jax.Array) -> ExtrapolationResult:
         col = GRID + j
         values = tuple((f"{name}, {label}", _band(draws[:, col])) for label, draws in bands.items())
         points.append(Extrapolation(f, "D_min (tokens)" if law == "bcrit" else "D (tokens)", f * d_max, values))
-    curve = ExtrapolationCurve(grid, {k: v[:, :GRID] for k, v in bands.items()}, d_all, data_y, d_max * np.array(FACTORS), "D_min (tokens)" if law == "bcrit" else "tokens D", ylabel)
+    # Widest band first, so the law's own band is drawn on top of a new setting's.
+    shown = {k: v[:, :GRID] for k, v in reversed(bands.items())}
+    curve = ExtrapolationCurve(grid, shown, d_all, data_y, d_max * np.array(FACTORS), "D_min (tokens)" if law == "bcrit" else "tokens D", ylabel)
+    if law == "timescale":
+        # tau_opt depends on D/N alone: drawn against it, every setting's optimum sits at its own x.
+        tpp_max = d_max / n_max * FACTORS[-1] * 2
+        tpp = np.exp(np.linspace(np.log((d_all / n_all).min()), np.log(tpp_max), GRID))
+        shown = {"a new setting": hyper.tau_opt(run, 1.0, tpp, kind="setting", rng_key=k_setting).draws, "law": hyper.tau_opt(run, 1.0, tpp).draws}
+        curve = ExtrapolationCurve(tpp, shown, d_all / n_all, data_y, d_max / n_max * np.array(FACTORS), "tokens per parameter D/N", ylabel)
     at = "" if law == "bcrit" else f" at the largest N in the data, {n_max:.3g}"
     text = f"The largest {'D_min' if law == 'bcrit' else 'D'} in the data is {d_max:.3g} tokens. Below: {name}{at}, at multiples of it."
     return ExtrapolationResult(tuple(points), curve, text)

@@ -104,7 +104,7 @@ def _param_table(run: Run) -> Table:
     return Table(PARAM_COLUMNS, rows, "Posterior summary of every reported parameter, as in summary.json (q05/q95: the 90 % interval).")
 
 
-def _headline(run: Run) -> Section:
+def headline_section(run: Run) -> Section:
     """The law's exponents (and, for the loss law, the N_opt exponent) with published values."""
     law = run.summary.law
     post = run.idata.posterior
@@ -295,7 +295,7 @@ def build_report(run: Run, *, command: str = "") -> Report:
     extra = extrapolate(run)
     diag = Section("diagnostics", "Diagnostics", tables=(_diagnostics_table(run), _param_table(run)))
     sections = (
-        _headline(run),
+        headline_section(run),
         diag,
         _law_section(run),
         _posterior(run),

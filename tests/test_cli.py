@@ -146,11 +146,11 @@ def test_help_everywhere(capsys):
     assert "SWEEP.csv" in capsys.readouterr().out
 
 
-def test_refit_in_process_reuses_the_compiled_sampler(sim_csv):
+def test_refit_in_process_reuses_the_compiled_sampler(sim_csv, fitted):
     from bayes_scaling import fitting as fit_module
 
     sweep = bs.load_sweep(sim_csv)
-    bs.fit(sweep, chains=4, warmup=300, draws=300, progress=False)
+    # ``fitted`` compiled this sampler in this process (the same card, shape and settings).
     hits = fit_module._sampler.cache_info().hits
     run = bs.fit(sweep, chains=4, warmup=300, draws=300, seed=5, progress=False)
     assert fit_module._sampler.cache_info().hits == hits + 1

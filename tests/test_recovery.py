@@ -78,12 +78,24 @@ def test_recovers_grouped_truth_with_three_groups(grouped_sim):
     assert np.quantile(e[:, 0], 0.95) < 1.9 < np.quantile(e[:, 2], 0.05)
 
 
-def test_recovers_truth_from_wsd_cooldown_branches(tmp_path):
+WSD_TRUTH = LossTruth(sigma=0.004, sigma_run=0.015)
+WSD_DESIGN = SweepDesign(wsd=True, hot_every=1)
+
+
+@pytest.fixture(scope="module")
+def wsd_sim(tmp_path_factory):
     """One run per size, five cooldown branches each sharing that run's noise; hot
     checkpoints are in the file and must be left out."""
-    truth = LossTruth(sigma=0.004, sigma_run=0.015)
-    design = SweepDesign(wsd=True, hot_every=1)
-    sweep, run = _fit_sim(tmp_path, truth, design, seed=21)
+    frame = bs.simulate_loss_sweep(WSD_TRUTH, WSD_DESIGN, rng_key=jax.random.key(21))
+    path = tmp_path_factory.mktemp("wsd") / "sim.csv"
+    frame.to_csv(path, index=False)
+    sweep = bs.load_sweep(path)
+    return frame, sweep, bs.fit(sweep, seed=21, **SMALL)
+
+
+def test_recovers_truth_from_wsd_cooldown_branches(wsd_sim):
+    _, sweep, run = wsd_sim
+    truth, design = WSD_TRUTH, WSD_DESIGN
     assert sweep.n_hot_left_out == len(design.sizes) * len(design.tokens_per_param)
     assert run.summary.n_runs_with_effect == len(design.sizes)
     assert "sigma_run" in run.summary.params
@@ -91,16 +103,12 @@ def test_recovers_truth_from_wsd_cooldown_branches(tmp_path):
     assert not _misses(run, wanted)
 
 
-def test_run_effect_widens_the_bands_honestly(tmp_path):
+def test_run_effect_widens_the_bands_honestly(wsd_sim, tmp_path):
     """Ignoring the shared run noise would make the bands too narrow: with the run
     effect the interval of alpha is wider than a fit that treats branches as independent."""
-    truth = LossTruth(sigma=0.004, sigma_run=0.015)
-    frame = bs.simulate_loss_sweep(truth, SweepDesign(wsd=True), rng_key=jax.random.key(21))
-    with_runs = tmp_path / "with.csv"
-    frame.to_csv(with_runs, index=False)
+    frame, _, run_a = wsd_sim
     without = tmp_path / "without.csv"
     frame.drop(columns=["run_id"]).to_csv(without, index=False)
-    run_a = bs.fit(bs.load_sweep(with_runs), seed=3, **SMALL)
     run_b = bs.fit(bs.load_sweep(without), seed=3, **SMALL)
     width = lambda r: np.subtract(*np.quantile(r.draws("alpha"), [0.95, 0.05]))  # noqa: E731
     assert width(run_a) > width(run_b)

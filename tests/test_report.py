@@ -19,8 +19,9 @@ from test_browser_check import crb  # scripts/check_report_in_browser.py, loaded
 import bayes_scaling as bs
 from bayes_scaling.arrays import law_arrays
 from bayes_scaling.cli import main
+from bayes_scaling.extrapolate import extrapolate
 from bayes_scaling.hyper import setting_optima
-from bayes_scaling.report import PARAM_COLUMNS, fmt
+from bayes_scaling.report import PARAM_COLUMNS, fmt, headline_section
 
 pytestmark = pytest.mark.slow
 
@@ -192,9 +193,9 @@ def test_hyperparameter_reports_carry_the_optima_and_published_values(report_of)
 
 
 def test_loss_report_extrapolation_is_the_compute_optimum(chinchilla_run):
-    report = bs.build_report(chinchilla_run)
     previous_n = 0.0
-    for point in report.extrapolation:
+    points = extrapolate(chinchilla_run).points
+    for point in points:
         values = dict(point.values)
         opt = chinchilla_run.compute_optimal(point.x)
         assert values["N_opt"].q50 == pytest.approx(opt.N.q50) and values["loss"].q50 == pytest.approx(opt.loss.q50)
@@ -202,11 +203,9 @@ def test_loss_report_extrapolation_is_the_compute_optimum(chinchilla_run):
         previous_n = values["N_opt"].q50
     # The extrapolation starts at the largest run: C = 6 N D of the data.
     frame = bs.load_sweep("data/chinchilla_epoch/chinchilla_epoch.csv", where="excluded_in_besiroglu_fit == 0").frame
-    c_max = float((6 * frame["N"] * frame["D"]).max())
-    assert report.extrapolation[0].x == pytest.approx(10 * c_max)
+    assert points[0].x == pytest.approx(10 * float((6 * frame["N"] * frame["D"]).max()))
     # Headline: the N_opt exponent's interval holds Besiroglu et al.'s 0.513.
-    headline = next(s for s in report.sections if s.anchor == "headline").tables[0]
-    row = next(r for r in headline.rows if r[0].startswith("N_opt exponent"))
+    row = next(r for r in headline_section(chinchilla_run).tables[0].rows if r[0].startswith("N_opt exponent"))
     lo, hi = (float(v) for v in row[2].split(" - "))
     assert lo < 0.513 < hi
 

@@ -20,7 +20,7 @@ from .defaults import default
 from .extrapolate import Extrapolation, ExtrapolationResult, extrapolate
 from .published import DENSITY_PARAMS, PAIR_PARAMS, published
 from .report_curves import law_panels
-from .run import Run
+from .run import Run, scalar_constant
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,10 @@ def _row_label(run: Run, i: int) -> str:
     const = run.idata.constant_data
     row = f"file row {int(const['file_row'].values[i])}" if "file_row" in const else f"row {i}"
     parts = [f"{c}={float(const[c].values[i]):.3g}" for c in ("N", "D", "B", "lr", "wd") if c in const and const[c].dims == ("row",)]
+    if "log_n_centre" in const:  # the loss law keeps centred logs of N and D
+        n = np.exp(float(const["x"].values[i]) + scalar_constant(const["log_n_centre"]))
+        d = np.exp(float(const["z"].values[i]) + scalar_constant(const["log_d_centre"]))
+        parts = [f"N={n:.3g}", f"D={d:.3g}"]
     return ", ".join([row, *parts])
 
 

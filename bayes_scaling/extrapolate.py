@@ -113,10 +113,11 @@ def _hyper(run: Run, rng_key: jax.Array) -> ExtrapolationResult:
         col = GRID + j
         values = tuple((f"{name}, {label}", _band(draws[:, col])) for label, draws in bands.items())
         points.append(Extrapolation(f, "D_min (tokens)" if law == "bcrit" else "D (tokens)", f * d_max, values))
-    # Widest band first, so the law's own band is drawn on top of a new setting's.
-    shown = {k: v[:, :GRID] for k, v in reversed(bands.items())}
-    curve = ExtrapolationCurve(grid, shown, d_all, data_y, d_max * np.array(FACTORS), "D_min (tokens)" if law == "bcrit" else "tokens D", ylabel)
-    if law == "timescale":
+    if law != "timescale":
+        # Widest band first, so the law's own band is drawn on top of a new setting's.
+        shown = {k: v[:, :GRID] for k, v in reversed(bands.items())}
+        curve = ExtrapolationCurve(grid, shown, d_all, data_y, d_max * np.array(FACTORS), "D_min (tokens)" if law == "bcrit" else "tokens D", ylabel)
+    else:
         # tau_opt depends on D/N alone: drawn against it, every setting's optimum sits at its own x.
         tpp_max = d_max / n_max * FACTORS[-1] * 2
         tpp = np.exp(np.linspace(np.log((d_all / n_all).min()), np.log(tpp_max), GRID))

@@ -7,6 +7,8 @@ The public API; everything else is internal.
 ...                       where="excluded_in_besiroglu_fit == 0")   # doctest: +SKIP
 >>> run = bs.fit(sweep)                                              # doctest: +SKIP
 >>> run.predict(N=70e9, D=1.4e12).q50                                # doctest: +SKIP
+>>> inputs = bs.plan_inputs(run, rng_key=jax.random.key(0))          # doctest: +SKIP
+>>> bs.plan(inputs, bs.Limits(compute_flops=1e23)).N                 # doctest: +SKIP
 """
 
 __version__ = "0.1.0"
@@ -19,7 +21,19 @@ from .diagnostics import Diagnostics as Diagnostics
 from .errors import BadInputError as BadInputError
 from .errors import UsageError as UsageError
 from .fitting import fit as fit
+from .hardware import Hardware as Hardware
 from .jaxsetup import configure_jax as configure_jax
+from .plan import Limits as Limits
+from .plan import Objective as Objective
+from .plan import Plan as Plan
+from .plan import plan as plan
+from .plan_front import FrontPoint as FrontPoint
+from .plan_front import time_compute_front as time_compute_front
+from .plan_inputs import PlanInputs as PlanInputs
+from .plan_inputs import PlanLaws as PlanLaws
+from .plan_inputs import plan_inputs as plan_inputs
+from .plan_output import PlanFiles as PlanFiles
+from .plan_output import write_plan as write_plan
 from .report import Report as Report
 from .report import build_report as build_report
 from .report_render import ReportFiles as ReportFiles
@@ -35,8 +49,16 @@ from .sweep import load_sweep as load_sweep
 __all__ = [
     "BadInputError",
     "Diagnostics",
+    "FrontPoint",
+    "Hardware",
+    "Limits",
     "LossTruth",
     "ModelCard",
+    "Objective",
+    "Plan",
+    "PlanFiles",
+    "PlanInputs",
+    "PlanLaws",
     "Prediction",
     "Report",
     "ReportFiles",
@@ -50,7 +72,10 @@ __all__ = [
     "load_card",
     "load_run",
     "load_sweep",
+    "plan",
+    "plan_inputs",
     "save_run",
     "simulate_loss_sweep",
+    "time_compute_front",
     "write_report",
 ]

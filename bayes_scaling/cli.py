@@ -6,6 +6,7 @@ Exit status: 0 done; 1 done but the fit did not converge; 2 bad input or usage.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -22,6 +23,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
     return value
 
 
@@ -88,6 +99,30 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("run", metavar="runs/NAME")
     r.add_argument("--out", metavar="reports/NAME", help="report folder to write (default: reports/ and the run folder's name)")
     r.add_argument("--force", action="store_true", help="replace an existing report folder")
+
+    pl = sub.add_parser(
+        "plan",
+        help="the N, D, B and weight decay that optimise the loss within compute/time limits; writes plan.json, pareto.csv, front.png",
+    )
+    pl.add_argument("loss", metavar="runs/LOSS", help="a fitted loss-law run")
+    pl.add_argument("--hyper", metavar="runs/TAU", help="a timescale run (tau_opt, hence the weight decay); default: Power Lines' law")
+    pl.add_argument("--batch", metavar="runs/B", help="a batch or three_term run (B_opt); default: Power Lines' law")
+    pl.add_argument("--bcrit", metavar="runs/BC", help="a bcrit run (B_crit); default: Power Lines' exponent through Zhang et al.'s B_crit")
+    pl.add_argument("--compute", type=_positive_float, metavar="FLOPS", help="compute budget, C = 6 N D")
+    pl.add_argument("--time", type=_positive_float, metavar="HOURS", help="wall-clock budget (needs --devices and --device-flops)")
+    pl.add_argument("--devices", type=_positive_int, metavar="G", help="accelerators available")
+    pl.add_argument("--device-flops", type=_positive_float, metavar="F", help="peak FLOP/s per device, e.g. 9.89e14 (H100 dense bf16)")
+    pl.add_argument("--mfu", type=_positive_float, metavar="U", help="model FLOPs utilisation (default 0.4)")
+    pl.add_argument("--min-device-batch", type=_positive_float, metavar="TOKENS", help="fewest tokens per device per step (default 4096)")
+    pl.add_argument("--objective", default="mean", metavar="mean|q90|target", help="minimise the mean loss (default), a quantile "
+                    "such as q90 (risk-averse), or maximise P(loss <= --target-loss) with 'target'")
+    pl.add_argument("--target-loss", type=_positive_float, metavar="L", help="the loss to reach, with --objective target")
+    pl.add_argument("--lr", type=_positive_float, help="peak learning rate the weight decay is set for (default: the --hyper sweep's median)")
+    pl.add_argument("--group", metavar="LEVEL", help="a grouped loss fit: plan for this group (default: the population)")
+    pl.add_argument("--draws", type=_positive_int, help="posterior draws to decide over (default 4000)")
+    pl.add_argument("--seed", type=_positive_int, default=0, help="PRNG seed pairing the runs' draws (default: 0)")
+    pl.add_argument("--out", required=True, metavar="plan/", help="folder to write")
+    pl.add_argument("--force", action="store_true", help="replace an existing plan folder")
 
     s = sub.add_parser("simulate", help="write a sweep CSV simulated from a known truth")
     s.add_argument("--law", choices=LAWS, default="loss")
@@ -251,6 +286,50 @@ def _cmd_report(a: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_plan(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    import jax
+
+    from .artifacts import load_run
+    from .hardware import Hardware
+    from .plan import Limits, Objective, plan
+    from .plan_front import time_compute_front
+    from .plan_inputs import plan_inputs
+    from .plan_output import format_plan, write_plan
+
+    out = Path(a.out)
+    if out.exists() and not a.force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    limits = Limits(compute_flops=a.compute, time_hours=a.time)
+    objective = Objective.parse(a.objective, a.target_loss)
+    if a.target_loss is not None and objective.kind != "target":
+        raise UsageError("--target-loss goes with --objective target")
+    hardware = None
+    if a.devices is not None or a.device_flops is not None:
+        if a.devices is None or a.device_flops is None:
+            raise UsageError("the hardware needs both --devices and --device-flops")
+        hardware = Hardware(a.devices, a.device_flops, a.mfu, a.min_device_batch)
+    elif a.mfu is not None or a.min_device_batch is not None:
+        raise UsageError("--mfu and --min-device-batch describe the hardware: give --devices and --device-flops too")
+    paths = {"loss": a.loss, "timescale": a.hyper, "batch": a.batch, "bcrit": a.bcrit}
+    runs = {part: load_run(path) if path else None for part, path in paths.items()}
+    k_pair, k_front = jax.random.split(jax.random.key(a.seed))
+    inputs = plan_inputs(
+        runs["loss"], timescale=runs["timescale"], batch=runs["batch"], bcrit=runs["bcrit"], group=a.group, lr=a.lr,
+        n_draws=a.draws, rng_key=k_pair, names={k: v for k, v in paths.items() if v},
+    )
+    p = plan(inputs, limits, hardware=hardware, objective=objective)
+    front = time_compute_front(inputs, limits, p, hardware=hardware, objective=objective, rng_key=k_front)
+    files = write_plan(p, front, out, force=a.force, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv))
+    sys.stdout.write(format_plan(p, front))
+    print(f"\n  wrote {files.plan}, {files.pareto}, {files.figure}")
+    unconverged = [part for part, ok in (inputs.converged or {}).items() if not ok]
+    if unconverged:
+        bar = "!" * 72
+        print(f"{bar}\n  THE {', '.join(unconverged).upper()} FIT DID NOT CONVERGE: do not trust this plan\n{bar}")
+        return 1
+    return 0
+
+
 def _cmd_simulate(a: argparse.Namespace) -> int:
     import jax
 
@@ -287,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_predict(a)
         if a.command == "report":
             return _cmd_report(a, argv)
+        if a.command == "plan":
+            return _cmd_plan(a, argv)
         if a.command == "simulate":
             return _cmd_simulate(a)
         raise AssertionError(f"unhandled command {a.command}")  # argparse's choices make this unreachable

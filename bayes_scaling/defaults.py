@@ -32,6 +32,20 @@ DEFAULTS: dict[str, Default] = {
     "report_draws": Default(1000, "Posterior draws behind each curve of a report's figures: 1000 place the 5 %/95 % band edges to about +-1 percentile; tables use every draw."),
     "report_panels": Default(24, "Panels per small-multiples figure of a report (4 columns x 6 rows still legible); more settings or groups go on further figures."),
     "progress_chunk": Default(100, "Iterations per compiled chunk; the progress display updates between chunks."),
+    # --- plan (bayes_scaling/plan*.py) ---
+    "plan_draws": Default(4000, "Posterior draws a plan averages over: all of a default 4 x 1000 fit; a 10 % tail quantile then rests on 400 draws."),
+    "plan_n_grid": Default((1e6, 1e14, 1000), "Candidate model sizes (lo, hi, count, log-spaced): 1M-100T parameters, 1.9 % apart, so the grid's nearest N is within 1 % of any optimum; fixed, so more budget never shrinks the search."),
+    "plan_b_grid": Default((2.0**10, 2.0**28, 100), "Candidate batch sizes in tokens (lo, hi, count, log-spaced): 1k-268M tokens, 13 % apart."),
+    "plan_min_steps": Default(1000, "Fewest optimizer steps a candidate may take: warm-up and schedule need ~1k steps (Power Lines' shortest runs have a few thousand)."),
+    "plan_chunk": Default(32, "Candidate model sizes evaluated per compiled call: 32 x 100 batch sizes x 4000 draws in float32 is 51 MB."),
+    "plan_front_draws": Default(1000, "Draws behind each cell of the time-compute front: 1000 place its 5 %/95 % band edges to about +-1 percentile."),
+    "plan_front_grid": Default((240, 40), "Model sizes and batch sizes per front cell (same ranges as the plan's grid, coarser: 4 % and 60 % apart)."),
+    "plan_front_deadlines": Default(12, "Deadlines per compute cap on the front, log-spaced from 1/100 of the unhurried plan's time to all of it."),
+    "mfu": Default(0.4, "Model FLOPs utilisation of a well-tuned dense transformer run (PaLM reports 46 %, Chowdhery et al. 2022, arXiv 2204.02311)."),
+    "min_device_batch": Default(4096, "Fewest tokens per device per step: one 4096-token sequence; below it a device has no work, so a batch B uses at most B / 4096 devices."),
+    "tau_law": Default((1.084, -0.527), "tau_opt = c (D/N)^m when no timescale run is given: Bergsma et al. 2025 (Power Lines, arXiv 2505.13738), 2nd-hand."),
+    "bopt_law": Default((0.0306 * 2048.0, 0.383, 0.0), "B_opt = c D^k N^n tokens when no batch run is given: Power Lines' 0.0306 D^0.383 sequences of 2048 tokens (2nd-hand), no N term."),
+    "bcrit_law": Default((61.81, 0.47), "B_crit = c D_min^k tokens when no bcrit run is given: Power Lines' exponent 0.47 (2nd-hand) through Zhang et al. 2024's B_crit in McCandlish's definition (~1e6 tokens at D_min 1.5e9, ~5.7e6 at 2.2e10; arXiv 2410.21676)."),
 }
 
 

@@ -149,3 +149,48 @@ def three_term_batch_opt(D: ArrayLike, C: ArrayLike, beta: ArrayLike, G: ArrayLi
     """The B minimising C B^-beta + G (D/B)^-gamma at fixed D:
     B_opt = (beta C / (gamma G))^(1/(beta+gamma)) D^(gamma/(beta+gamma))."""
     return jnp.power(beta * C / (gamma * G), 1.0 / (beta + gamma)) * jnp.power(jnp.asarray(D), gamma / (beta + gamma))
+
+
+# --- Planning (DESIGN.md, "Plan") -----------------------------------------------------
+
+
+def _softplus_sigmoid(s: Array) -> tuple[Array, Array]:
+    """softplus(s) and sigmoid(s) from one exponential (the planner's inner loop is exp-bound)."""
+    e = jnp.exp(-jnp.abs(s))
+    # log(1 + e), not log1p: XLA's CPU log1p is not vectorised and cost 18 % of the
+    # planner's time; with e <= 1 the difference is below float32's resolution.
+    one_e = 1.0 + e
+    return jnp.maximum(s, 0.0) + jnp.log(one_e), jnp.where(s >= 0, 1.0, e) / one_e
+
+
+def log_effective_tokens(
+    log_d: ArrayLike, log_b: ArrayLike, log_b_opt: ArrayLike, log_bcrit_c: ArrayLike, bcrit_k: ArrayLike, *, newton_steps: int = 3
+) -> Array:
+    """log D_eff: the tokens a run at B_opt needs to reach the loss a D-token run at batch B reaches.
+
+    Both runs reach the same loss, so they share D_min, the fewest tokens that reach it
+    (at a vanishing batch), and B_crit = c D_min^k; each needs D = D_min (1 + B/B_crit)
+    (McCandlish et al. 2018, arXiv 1812.06162). Hence
+    D_eff = D (1 + B_opt/B_crit) / (1 + B/B_crit) for B > B_opt. Below B_opt nothing is
+    gained (Power Lines find the loss rises there), so D_eff = D.
+
+    """
+    b_crit = jnp.exp(log_bcrit_c + bcrit_k * log_min_tokens(log_d, log_b, log_bcrit_c, bcrit_k, newton_steps=newton_steps))
+    b_opt = jnp.exp(log_b_opt)
+    # In linear space: two exponentials and a log, against four for two softplus terms.
+    return jnp.asarray(log_d) + jnp.log((b_crit + b_opt) / (b_crit + jnp.maximum(jnp.exp(log_b), b_opt)))
+
+
+def log_min_tokens(log_d: ArrayLike, log_b: ArrayLike, log_bcrit_c: ArrayLike, bcrit_k: ArrayLike, *, newton_steps: int = 3) -> Array:
+    """log D_min of a D-token run at batch B, when B_crit = c D_min^k: D = D_min (1 + B / B_crit).
+
+    u = log D_min solves u + softplus(log B - log c - k u) = log D; the left side is
+    convex and increasing for k < 1, so Newton from u = log D descends onto the root
+    without overshooting; three steps reach float32 precision.
+    """
+    log_d, log_b = jnp.asarray(log_d), jnp.asarray(log_b)
+    u = log_d
+    for _ in range(newton_steps):
+        sp, sig = _softplus_sigmoid(log_b - log_bcrit_c - bcrit_k * u)
+        u = u - (u + sp - log_d) / (1.0 - bcrit_k * sig)
+    return u

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import arviz as az
 import jax
@@ -113,6 +113,16 @@ class ComputeOptimum:
     loss: ParamSummary
 
 
+class LossLawDraws(NamedTuple):
+    """The loss law's parameters per posterior draw, at the original scale: arrays of shape (n_draws,)."""
+
+    E: np.ndarray
+    A: np.ndarray
+    B: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+
+
 def scalar_constant(v) -> float:
     """A scalar stored in constant_data (ArviZ keeps it as a one-element array)."""
     return float(np.asarray(v).ravel()[0])
@@ -218,14 +228,28 @@ class Run:
 
     def compute_optimal_draws(self, compute: float, *, group: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per posterior draw: the loss-optimal N, D at ``compute`` FLOPs and the law's loss there."""
-        self._need_loss()
         if not compute > 0:
             raise BadInputError(f"compute must be > 0, got {compute!r}")
+        law = self.loss_law_draws(group=group)
+        n_opt, d_opt = (np.asarray(v) for v in compute_optimal_split(compute, law.A, law.B, law.alpha, law.beta))
+        return n_opt, d_opt, law.E + law.A * n_opt**-law.alpha + law.B * d_opt**-law.beta
+
+    def loss_law_draws(self, *, group: str | None = None) -> LossLawDraws:
+        """Per posterior draw, L(N, D) = E + A N^-alpha + B D^-beta at the original scale
+        (a group's parameters where the fit has them, else the population's)."""
+        self._need_loss()
         g = self._group_index(group)
         const = self.idata.constant_data
-        mn, md = float(const["log_n_centre"].values.ravel()[0]), float(const["log_d_centre"].values.ravel()[0])
-        alpha, beta, e = self._param("alpha", g), self._param("beta", g), self._param("e", g)
+        mn, md = scalar_constant(const["log_n_centre"]), scalar_constant(const["log_d_centre"])
+        alpha, beta = self._param("alpha", g), self._param("beta", g)
         A = np.exp(self.draws("a_c") + alpha * mn)
         B = np.exp(self.draws("b_c") + beta * md)
-        n_opt, d_opt = (np.asarray(v) for v in compute_optimal_split(compute, A, B, alpha, beta))
-        return n_opt, d_opt, np.exp(e) + A * n_opt**-alpha + B * d_opt**-beta
+        return LossLawDraws(np.exp(self._param("e", g)), A, B, alpha, beta)
+
+    def sweep_extent(self) -> tuple[float, float]:
+        """The largest N and D of the rows a loss law was fitted to (what a plan extrapolates from)."""
+        self._need_loss()
+        const = self.idata.constant_data
+        log_n = np.asarray(const["x"]) + scalar_constant(const["log_n_centre"])
+        log_d = np.asarray(const["z"]) + scalar_constant(const["log_d_centre"])
+        return float(np.exp(log_n.max())), float(np.exp(log_d.max()))

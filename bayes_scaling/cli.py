@@ -317,7 +317,10 @@ def _cmd_plan(a: argparse.Namespace, argv: Sequence[str]) -> int:
         runs["loss"], timescale=runs["timescale"], batch=runs["batch"], bcrit=runs["bcrit"], group=a.group, lr=a.lr,
         n_draws=a.draws, rng_key=k_pair, names={k: v for k, v in paths.items() if v},
     )
+    say = sys.stderr.write if sys.stderr.isatty() else (lambda _: None)  # progress on a terminal only
+    say(f"planning over {inputs.laws.n_draws} posterior draws ...\n")
     p = plan(inputs, limits, hardware=hardware, objective=objective)
+    say(f"  chose among {p.n_feasible} feasible candidates in {p.seconds:.1f} s; now the time-compute front ...\n")
     front = time_compute_front(inputs, limits, p, hardware=hardware, objective=objective, rng_key=k_front)
     files = write_plan(p, front, out, force=a.force, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv))
     sys.stdout.write(format_plan(p, front))

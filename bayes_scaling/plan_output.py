@@ -96,6 +96,8 @@ def write_plan(p: Plan, front: tuple[FrontPoint, ...], out: str | Path, *, force
 
 
 def _band(s: Spread, fmt: str = ".4g", unit: str = "") -> str:
+    if s.q05 == s.q95:  # a law assumed at a point value
+        return f"{s.q50:{fmt}}{unit} (no band)"
     return f"{s.q50:{fmt}}{unit} (90 % {s.q05:{fmt}} - {s.q95:{fmt}})"
 
 
@@ -109,7 +111,7 @@ def format_plan(p: Plan, front: tuple[FrontPoint, ...]) -> str:
         f"  N                {p.N:.4g} parameters",
         f"  D                {p.D:.4g} tokens ({p.tokens_per_param:.1f} tokens per parameter, {p.steps} steps)",
         f"  B                {p.B:.4g} tokens; B_opt {_band(p.b_opt)}, B_crit {_band(p.b_crit)}",
-        f"  tokens that count {_band(p.efficiency, '.3f')} of D (batch above B_opt)",
+        f"  D that counts    {_band(p.efficiency, '.3f')} (a batch above B_opt needs more tokens for the same loss)",
         f"  lr               {p.lr:.4g} ({p.inputs.lr_source})" if p.lr else f"  lr               {p.inputs.lr_source}",
         f"  weight decay     {_band(p.wd)}" if p.wd else f"  tau_opt          {_band(p.tau_opt)}",
         f"  compute          {p.compute_flops:.4g} FLOPs",

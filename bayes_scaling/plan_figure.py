@@ -21,9 +21,9 @@ def front_figure(p: Plan, front: tuple[FrontPoint, ...]) -> Figure:
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3, sharex=True)
     x_of = (lambda f: f.time_hours) if timed else (lambda f: f.compute_flops)
-    groups = sorted({f.compute_cap for f in front if not f.chosen}) if timed else [None]
-    for k, cap in enumerate(groups):
-        pts = sorted((f for f in front if not f.chosen and (cap is None or f.compute_cap == cap)), key=x_of)
+    groups = sorted({f.compute_cap for f in front}) if timed else [None]
+    for k, cap in enumerate(groups):  # the plan itself sits on its compute cap's line
+        pts = sorted((f for f in front if cap is None or f.compute_cap == cap), key=x_of)
         if not pts:
             continue
         x = np.array([x_of(f) for f in pts])
@@ -47,5 +47,6 @@ def front_figure(p: Plan, front: tuple[FrontPoint, ...]) -> Figure:
     axes[2].set_ylabel("batch size B (tokens)")
     axes[0].legend(fontsize=7, loc="upper right")
     limits = "deadline and compute cap" if timed else "compute cap"
-    fig.suptitle(f"Best plan by {p.objective.label} under each {limits} (the time-compute front)", fontsize=10)
+    front_name = "the time-compute front" if timed else "without hardware, the front runs along compute alone"
+    fig.suptitle(f"Best plan by {p.objective.label} under each {limits} ({front_name})", fontsize=10)
     return fig

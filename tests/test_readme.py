@@ -1,4 +1,4 @@
-"""The README's Python example runs as written and prints what it promises."""
+"""The README's Python examples run as written and give what they promise."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     p, opt = namespace["p"], namespace["opt"]
     assert 1.8 < float(p.q50) < 2.1  # Chinchilla-70B: Besiroglu et al.'s point fit gives 1.97
     assert opt.N.q05 < opt.N.q50 < opt.N.q95
+    # The plan example, on the run the first example saved: a 24-hour deadline on 8192 devices binds.
+    plan_ns: dict = {}
+    exec(compile(blocks[2], "README.md", "exec"), plan_ns)
+    plan = plan_ns["p"]
+    assert "time" in plan.binding and plan.time_hours <= 24 and plan.compute_flops <= 1e23
+    assert 1e10 < plan.N < 3e10 and plan.wd.q50 > 0
+    assert plan_ns["files"].plan.is_file() and plan_ns["files"].pareto.is_file()
     # The hyperparameter example: Zhang et al.'s critical batch at D_min 2.2e10 tokens.
     namespace = {}
     exec(compile(blocks[1], "README.md", "exec"), namespace)

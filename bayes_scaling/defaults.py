@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Default] = {
     "mfu": Default(0.4, "Model FLOPs utilisation of a well-tuned dense transformer run (PaLM reports 46 %, Chowdhery et al. 2022, arXiv 2204.02311)."),
     "min_device_batch": Default(4096, "Fewest tokens per device per step: one 4096-token sequence; below it a device has no work, so a batch B uses at most B / 4096 devices."),
     "tau_law": Default((1.084, -0.527), "tau_opt = c (D/N)^m when no timescale run is given: Bergsma et al. 2025 (Power Lines, arXiv 2505.13738), 2nd-hand."),
-    "bopt_law": Default((0.0306 * 2048.0, 0.383, 0.0), "B_opt = c D^k N^n tokens when no batch run is given: Power Lines' 0.0306 D^0.383 sequences of 2048 tokens (2nd-hand), no N term."),
+    "bopt_law": Default((0.0306 * 2048.0, 0.383, 0.0, 0.0), "B_opt = c D^k N^n tokens, and no curvature below it, when no batch run is given: Power Lines' 0.0306 D^0.383 sequences of 2048 tokens (2nd-hand), no N term."),
     "bcrit_law": Default((61.81, 0.47), "B_crit = c D_min^k tokens when no bcrit run is given: Power Lines' exponent 0.47 (2nd-hand) through Zhang et al. 2024's B_crit in McCandlish's definition (~1e6 tokens at D_min 1.5e9, ~5.7e6 at 2.2e10; arXiv 2410.21676)."),
 }
 

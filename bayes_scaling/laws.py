@@ -171,14 +171,23 @@ def log_effective_tokens(
     Both runs reach the same loss, so they share D_min, the fewest tokens that reach it
     (at a vanishing batch), and B_crit = c D_min^k; each needs D = D_min (1 + B/B_crit)
     (McCandlish et al. 2018, arXiv 1812.06162). Hence
-    D_eff = D (1 + B_opt/B_crit) / (1 + B/B_crit) for B > B_opt. Below B_opt nothing is
-    gained (Power Lines find the loss rises there), so D_eff = D.
+    D_eff = D (1 + B_opt/B_crit) / (1 + B/B_crit) for B > B_opt. Below B_opt no tokens are
+    saved, so D_eff = D (what a batch there costs is ``log_penalty_below_optimum``).
 
     """
     b_crit = jnp.exp(log_bcrit_c + bcrit_k * log_min_tokens(log_d, log_b, log_bcrit_c, bcrit_k, newton_steps=newton_steps))
     b_opt = jnp.exp(log_b_opt)
     # In linear space: two exponentials and a log, against four for two softplus terms.
     return jnp.asarray(log_d) + jnp.log((b_crit + b_opt) / (b_crit + jnp.maximum(jnp.exp(log_b), b_opt)))
+
+
+def log_penalty_below_optimum(log_b: ArrayLike, log_b_opt: ArrayLike, curvature: ArrayLike) -> Array:
+    """Extra log loss of a batch below B_opt: curvature (log B - log B_opt)^2 there, 0 above.
+
+    The left half of the batch law's bowl (``bowl_log_loss``; Power Lines find the loss
+    rises below B_opt); the right half is priced in tokens by ``log_effective_tokens``.
+    """
+    return curvature * jnp.square(jnp.minimum(jnp.asarray(log_b) - log_b_opt, 0.0))
 
 
 def log_min_tokens(log_d: ArrayLike, log_b: ArrayLike, log_bcrit_c: ArrayLike, bcrit_k: ArrayLike, *, newton_steps: int = 3) -> Array:

@@ -22,7 +22,7 @@ PARTS = ("loss", "timescale", "batch", "bcrit")
 # How an assumed law reads on screen, from its defaults-table values.
 _FORMULA = {
     "timescale": "tau_opt = {0:.4g} (D/N)^{1:.3g}",
-    "batch": "B_opt = {0:.4g} D^{1:.3g} N^{2:.3g} tokens",
+    "batch": "B_opt = {0:.4g} D^{1:.3g} N^{2:.3g} tokens, no loss below it",
     "bcrit": "B_crit = {0:.4g} D_min^{1:.3g} tokens",
 }
 
@@ -41,6 +41,7 @@ class PlanLaws(NamedTuple):
     bopt_c: np.ndarray
     bopt_k: np.ndarray
     bopt_n: np.ndarray
+    bopt_curv: np.ndarray  # log-loss curvature in log B below B_opt (the batch law's bowl); 0: flat
     bcrit_c: np.ndarray
     bcrit_k: np.ndarray
 
@@ -123,7 +124,7 @@ def plan_inputs(
     sources = {"loss": f"{names.get('loss', 'loss run')} (loss law{', group ' + repr(group) if group else ''}, {n} of {n_loss} draws)"}
     assumed: list[str] = []
     given = {"timescale": timescale, "batch": batch, "bcrit": bcrit}
-    params = {"timescale": ("tau_c", "tau_m"), "batch": ("bopt_c", "bopt_k", "bopt_n"), "bcrit": ("bcrit_c", "bcrit_k")}
+    params = {"timescale": ("tau_c", "tau_m"), "batch": ("bopt_c", "bopt_k", "bopt_n", "bopt_curv"), "bcrit": ("bcrit_c", "bcrit_k")}
     default_names = {"timescale": "tau_law", "batch": "bopt_law", "bcrit": "bcrit_law"}
     for k, part in zip(keys[1:], ("timescale", "batch", "bcrit"), strict=True):
         run = given[part]
@@ -136,8 +137,10 @@ def plan_inputs(
         n_have = run.draws(params[part][0]).shape[0]
         i = _indices(n_have, n, k)
         for p in params[part]:
-            have = p in run.idata.posterior
-            fields[p] = run.draws(p)[i] if have else np.zeros(n)  # a batch law fitted without its N term
+            if p == "bopt_curv":  # the batch law's population curvature; a three_term run has no bowl
+                fields[p] = np.exp(run.draws("k_log"))[i] if "k_log" in run.idata.posterior else np.zeros(n)
+            else:  # bopt_n is absent from a batch law fitted without its N term
+                fields[p] = run.draws(p)[i] if p in run.idata.posterior else np.zeros(n)
         sources[part] = f"{names.get(part, part + ' run')} ({run.summary.law} law, {n} draws of {n_have})"
     if lr is None and timescale is not None:
         lr = float(np.median(np.asarray(timescale.idata.constant_data["lr"])))

@@ -6,8 +6,9 @@ the same run on the same candidates and draws, and must choose the same plan.
 
 Draws: the Chinchilla loss posterior (a fresh fit at the card's 4 x 1000 draws), and
 for the all-uncertain scenarios 4,000 draws of tau_opt, B_opt and B_crit laws scattered
-about their defaults (5 % on prefactors, 0.02-0.03 on exponents), so that every law
-varies per draw, the planner's slowest path.
+about their defaults (5 % on prefactors, 0.02-0.03 on exponents) and a curvature
+below B_opt (0.01, 30 % in log), so that every law varies per draw, the planner's
+slowest path.
 
     python benchmarks/bench_plan.py      # ~3 min; writes benchmarks/results/plan.json
 """
@@ -46,6 +47,7 @@ def _uncertain(inputs: bs.PlanInputs, key: jax.Array) -> bs.PlanInputs:
         z = np.asarray(jax.random.normal(k, (n,)))
         fields[name] = fields[name][0] * np.exp(s * z) if how == "log" else fields[name][0] + s * z
     fields["bopt_n"] = np.zeros(n)
+    fields["bopt_curv"] = 0.01 * np.exp(0.3 * np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (n,))))
     return replace(inputs, laws=bs.PlanLaws(**fields), assumed=())
 
 
@@ -66,6 +68,7 @@ def numpy_mean_plan(laws: bs.PlanLaws, grid: Grid, D: np.ndarray, feasible: np.n
         log_bc = lc + k * u
         log_deff = log_d + np.logaddexp(0, log_bopt - log_bc) - np.logaddexp(0, np.maximum(log_b, log_bopt) - log_bc)
         loss = p["loss_E"] + p["loss_A"] * np.exp(-p["alpha"] * log_n) + p["loss_B"] * np.exp(-p["beta"] * log_deff)
+        loss = loss * np.exp(p["bopt_curv"] * np.minimum(log_b - log_bopt, 0.0) ** 2)
         mean = np.where(feasible[i : i + rows], loss.mean(-1), np.inf)
         a, b = np.unravel_index(np.argmin(mean), mean.shape)
         if mean[a, b] < best[0]:

@@ -35,17 +35,18 @@ H100_ISH = dict(device_flops=1e15, mfu=0.4)  # round numbers: 1 PFLOP/s peak at 
 
 def _power_lines_laws(**over) -> bs.PlanLaws:
     """Besiroglu's loss law with the defaults table's Power Lines hyperparameter laws, one draw."""
-    (tc, tm), (bc, bk, bn), (cc, ck) = default("tau_law"), default("bopt_law"), default("bcrit_law")
+    (tc, tm), (bc, bk, bn, bq), (cc, ck) = default("tau_law"), default("bopt_law"), default("bcrit_law")
     values = dict(
         loss_E=BESIROGLU["E"], loss_A=BESIROGLU["A"], loss_B=BESIROGLU["B"], alpha=BESIROGLU["alpha"], beta=BESIROGLU["beta"],
-        tau_c=tc, tau_m=tm, bopt_c=bc, bopt_k=bk, bopt_n=bn, bcrit_c=cc, bcrit_k=ck,
+        tau_c=tc, tau_m=tm, bopt_c=bc, bopt_k=bk, bopt_n=bn, bopt_curv=bq, bcrit_c=cc, bcrit_k=ck,
     )
     return bs.PlanLaws.point(**(values | over))
 
 
-def _uncertain_laws(n: int, key: jax.Array) -> bs.PlanLaws:
-    """n draws scattered about ``_power_lines_laws``: every law uncertain, as with fitted runs."""
-    base = _power_lines_laws()
+def _uncertain_laws(n: int, key: jax.Array, curvature: float = 0.01) -> bs.PlanLaws:
+    """n draws scattered about ``_power_lines_laws`` with a curvature below B_opt (the batch
+    law's prior centre): every law uncertain, as with fitted runs."""
+    base = _power_lines_laws(bopt_curv=curvature)
     sd = dict(alpha=0.01, beta=0.01, tau_m=0.02, bopt_k=0.02, bcrit_k=0.03)
     z = np.asarray(jax.random.normal(key, (len(base), n)))
     out = {}
@@ -159,6 +160,16 @@ def test_binding_deadline_gives_smaller_overtrained_model_with_larger_batch():
     assert hurried.devices_used > free.devices_used
     assert hurried.efficiency.q50 < 1.0  # it pays in tokens for the larger batch
     assert hurried.loss.mean > free.loss.mean
+
+
+def test_curvature_below_b_opt_keeps_the_batch_in_b_opt_band(key):
+    """With B_opt uncertain and nothing lost below it, the mean objective runs to a batch
+    below (nearly) every draw's B_opt; the batch law's curvature there pulls it back."""
+    flat = bs.plan(_inputs(_uncertain_laws(400, key, curvature=0.0)), bs.Limits(compute_flops=1e22))
+    curved = bs.plan(_inputs(_uncertain_laws(400, key, curvature=0.01)), bs.Limits(compute_flops=1e22))
+    assert flat.B < flat.b_opt.q05
+    assert curved.b_opt.q05 < curved.B < curved.b_opt.q95
+    assert curved.B > 2 * flat.B
 
 
 def test_weight_decay_follows_tau_opt():

@@ -36,6 +36,11 @@ def _nan_to_null(x):
     return x
 
 
+def write_json(path: Path, obj) -> None:
+    """Strict JSON (undefined numbers as null), indented, with a final newline."""
+    path.write_text(json.dumps(_nan_to_null(obj), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
 @contextlib.contextmanager
 def atomic_folder(out: str | Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a hidden sibling folder to fill; on success it replaces ``out`` in one rename.
@@ -69,8 +74,7 @@ def save_run(run: Run, out: str | Path, *, force: bool = False) -> Path:
     bcrit laws) ``optima.png``, each setting's optimum against the law, to folder ``out``."""
     with atomic_folder(out, force=force) as tmp:
         run.idata.to_netcdf(str(tmp / POSTERIOR), engine="h5netcdf")
-        text = json.dumps(_nan_to_null(run.summary.to_json()), indent=2, allow_nan=False)
-        (tmp / SUMMARY).write_text(text + "\n", encoding="utf-8")
+        write_json(tmp / SUMMARY, run.summary.to_json())
         (tmp / CARD).write_text(run.card.source, encoding="utf-8")
         if run.summary.law in LAWS_WITH_FIGURE:
             # Imported here: matplotlib costs ~0.4 s of start-up that loss-law fits do not need.

@@ -21,6 +21,7 @@ import numpy as np
 from .defaults import pick
 from .errors import BadInputError, UsageError
 from .hardware import Hardware
+from .laws import lambda_opt, tau_opt
 from .plan_inputs import PlanInputs
 from .plan_score import loss_at, score, to_float32
 
@@ -73,6 +74,11 @@ class Objective:
         if len(text) >= 2 and text[0] == "q" and text[1:].isdigit() and 0 < int(text[1:]) < 100:
             return cls("quantile", q=int(text[1:]) / 100)
         raise UsageError(f"objective must be one of {', '.join(OBJECTIVES)}, got {text!r}")
+
+    @property
+    def sign(self) -> float:
+        """+1 where a lower value is better (losses), -1 for the target's probability."""
+        return -1.0 if self.kind == "target" else 1.0
 
     @property
     def label(self) -> str:
@@ -217,7 +223,7 @@ def _objective_per_candidate(scores, objective: Objective) -> np.ndarray:
         return scores.mean.astype(np.float64)
     if objective.kind == "quantile":
         return scores.quantile.astype(np.float64)
-    return -scores.hit.astype(np.float64)
+    return objective.sign * scores.hit.astype(np.float64)
 
 
 def plan(
@@ -262,8 +268,7 @@ def plan(
         if unhurried is None:
             unhurried = plan(inputs, Limits(compute_flops=limits.compute_flops), hardware=hardware, objective=objective,
                              grid=grid, min_steps=min_steps, chunk=chunk)
-        sign = -1.0 if objective.kind == "target" else 1.0
-        if sign * unhurried.objective_value < sign * p.objective_value:
+        if objective.sign * unhurried.objective_value < objective.sign * p.objective_value:
             p = replace(p, binding="compute+time", seconds=time.perf_counter() - t0)
     return p
 
@@ -275,8 +280,9 @@ def _describe(inputs, limits, hardware, objective, grid, bud, scores, i, j, min_
     steps = int(np.floor(bud.D[i, j] / B))
     D = steps * B
     at = loss_at(laws, N, D, B)
-    tau = laws.tau_c * (D / N) ** laws.tau_m
-    wd = None if inputs.lr is None else Spread.of(np.broadcast_to(B / (inputs.lr * D * tau), (laws.n_draws,)))
+    per_draw = (laws.n_draws,)
+    tau = np.broadcast_to(np.asarray(tau_opt(N, D, laws.tau_c, laws.tau_m)), per_draw)
+    wd = None if inputs.lr is None else Spread.of(np.broadcast_to(np.asarray(lambda_opt(N, D, B, inputs.lr, laws.tau_c, laws.tau_m)), per_draw))
     flat = scores.best_per_draw
     ok = flat >= 0
     counts = np.bincount(flat[ok], minlength=grid.size) / max(int(ok.sum()), 1)
@@ -293,18 +299,18 @@ def _describe(inputs, limits, hardware, objective, grid, bud, scores, i, j, min_
     devices = None if hardware is None else int(hardware.devices_used(B))
     return Plan(
         N=N, D=D, B=B, steps=steps, tokens_per_param=D / N, compute_flops=6.0 * N * D, time_hours=hours, devices_used=devices,
-        lr=inputs.lr, wd=wd, tau_opt=Spread.of(np.broadcast_to(tau, (laws.n_draws,))),
+        lr=inputs.lr, wd=wd, tau_opt=Spread.of(tau),
         loss=Spread.of(at["loss"]), objective=objective, objective_value=objective.value(at["loss"]),
         binding="time" if bud.time_binds[i, j] else "compute",
         b_opt=Spread.of(at["b_opt"]), b_crit=Spread.of(at["b_crit"]), efficiency=Spread.of(at["efficiency"]),
         share_best=float(counts[i * grid.B.size + j]), top=top, best_per_draw=best,
         limits=limits, hardware=hardware, inputs=inputs,
-        notes=_notes(inputs, N, D, grid, i, j, hours, limits),
+        notes=_notes(inputs, N, D, grid, i, j),
         n_candidates=grid.size, n_feasible=int(bud.feasible.sum()), n_draws=laws.n_draws, seconds=seconds,
     )
 
 
-def _notes(inputs: PlanInputs, N: float, D: float, grid: Grid, i: int, j: int, hours: float | None, limits: Limits) -> tuple[str, ...]:
+def _notes(inputs: PlanInputs, N: float, D: float, grid: Grid, i: int, j: int) -> tuple[str, ...]:
     notes = []
     for part in inputs.assumed:
         notes.append(f"no {part} run: {inputs.sources[part]}")
@@ -316,7 +322,7 @@ def _notes(inputs: PlanInputs, N: float, D: float, grid: Grid, i: int, j: int, h
         if N > EXTRAPOLATION_WARN * n_max or D > EXTRAPOLATION_WARN * d_max:
             notes.append(
                 f"extrapolation: N {N:.3g} and D {D:.3g} against the loss sweep's largest N {n_max:.3g}, D {d_max:.3g} "
-                f"({N / n_max:.0f}x, {D / d_max:.0f}x); `bayes-scaling check` tests how far the law holds"
+                f"({N / n_max:.0f}x, {D / d_max:.0f}x): the bands assume the law holds that far"
             )
     if i in (0, grid.N.size - 1):
         notes.append(f"N is at the edge of the candidate grid ({grid.N.min():.3g}-{grid.N.max():.3g}): widen it")

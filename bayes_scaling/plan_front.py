@@ -60,7 +60,7 @@ def _point(p: Plan, cap: float, deadline: float | None, laws: PlanLaws, objectiv
     )
 
 
-def _dominated(a: FrontPoint, b: FrontPoint, sign: float) -> bool:
+def _dominated(a: FrontPoint, b: FrontPoint, sign: float) -> bool:  # sign: Objective.sign
     """b is at least as cheap, as fast and as good as a, and better in one."""
     ta, tb = a.time_hours or 0.0, b.time_hours or 0.0
     oa, ob = sign * a.objective_value, sign * b.objective_value
@@ -108,7 +108,6 @@ def time_compute_front(
         except BadInputError:  # no candidate fits this cell: it is not on the front
             continue
         points.append(_point(p, float(cap), deadline, inputs.laws, objective))
-    sign = -1.0 if objective.kind == "target" else 1.0
-    kept = [a for a in points if a.chosen or not any(_dominated(a, b, sign) for b in points if b is not a)]
+    kept = [a for a in points if a.chosen or not any(_dominated(a, b, objective.sign) for b in points if b is not a)]
     unique = {(p.N, p.B, p.D, p.chosen): p for p in kept}
     return tuple(sorted(unique.values(), key=lambda p: (p.compute_cap, p.time_hours or 0.0, p.compute_flops)))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from .artifacts import _nan_to_null, atomic_folder
+from .artifacts import atomic_folder, write_json
 from .plan import Plan, Spread
 from .plan_front import FrontPoint
 
@@ -87,8 +86,7 @@ def write_plan(p: Plan, front: tuple[FrontPoint, ...], out: str | Path, *, force
     from .plan_figure import front_figure  # matplotlib only when writing
 
     with atomic_folder(out, force=force) as tmp:
-        text = json.dumps(_nan_to_null(plan_json(p, command=command)), indent=2, allow_nan=False)
-        (tmp / PLAN).write_text(text + "\n", encoding="utf-8")
+        write_json(tmp / PLAN, plan_json(p, command=command))
         front_frame(front).to_csv(tmp / PARETO, index=False)
         front_figure(p, front).savefig(tmp / FIGURE, dpi=100)
     out = Path(out)
@@ -121,8 +119,10 @@ def format_plan(p: Plan, front: tuple[FrontPoint, ...]) -> str:
     lines += [
         f"  loss             mean {p.loss.mean:.4f}, median {p.loss.q50:.4f}, 90 % band {p.loss.q05:.4f} - {p.loss.q95:.4f}",
         f"  {p.objective.label:<16} {p.objective_value:.4f}",
-        f"\n  the plan is the best candidate in {100 * p.share_best:.1f} % of {p.n_draws} posterior draws; "
-        f"each draw's own best N: {_band(p.best_per_draw['N'], '.3g')}",
+        (
+            f"\n  the plan is the best candidate in {100 * p.share_best:.1f} % of {p.n_draws} posterior draws; "
+            f"each draw's own best N: {_band(p.best_per_draw['N'], '.3g')}"
+        ),
         "  most often best:",
     ]
     lines += [f"    {100 * c.share:5.1f} %  N {c.N:.3g}, D {c.D:.3g}, B {c.B:.3g}" for c in p.top]

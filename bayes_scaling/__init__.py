@@ -17,6 +17,16 @@ from .artifacts import load_run as load_run
 from .artifacts import save_run as save_run
 from .cards import ModelCard as ModelCard
 from .cards import load_card as load_card
+from .design import NextRuns as NextRuns
+from .design import Pick as Pick
+from .design import Target as Target
+from .design import next_runs as next_runs
+from .design_candidates import Candidates as Candidates
+from .design_candidates import branchable_runs as branchable_runs
+from .design_candidates import grid_candidates as grid_candidates
+from .design_candidates import read_candidates as read_candidates
+from .design_output import NextFiles as NextFiles
+from .design_output import write_next as write_next
 from .diagnostics import Diagnostics as Diagnostics
 from .errors import BadInputError as BadInputError
 from .errors import UsageError as UsageError
@@ -48,13 +58,17 @@ from .sweep import load_sweep as load_sweep
 
 __all__ = [
     "BadInputError",
+    "Candidates",
     "Diagnostics",
     "FrontPoint",
     "Hardware",
     "Limits",
     "LossTruth",
     "ModelCard",
+    "NextFiles",
+    "NextRuns",
     "Objective",
+    "Pick",
     "Plan",
     "PlanFiles",
     "PlanInputs",
@@ -65,17 +79,23 @@ __all__ = [
     "Run",
     "Summary",
     "Sweep",
+    "Target",
     "UsageError",
+    "branchable_runs",
     "build_report",
     "configure_jax",
     "fit",
+    "grid_candidates",
     "load_card",
     "load_run",
     "load_sweep",
+    "next_runs",
     "plan",
     "plan_inputs",
+    "read_candidates",
     "save_run",
     "simulate_loss_sweep",
     "time_compute_front",
+    "write_next",
     "write_report",
 ]

@@ -85,7 +85,7 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         log_d_centre=jnp.asarray(log_d.mean()),
     )
     coords: dict[str, list] = {}
-    dims: dict[str, list[str]] = {"x": ["row"], "z": ["row"], "row_group": ["row"]}
+    dims: dict[str, list[str]] = {"x": ["row"], "z": ["row"], "row_group": ["row"], "run_id": ["row"], "wsd": ["row"]}
     if structure.n_groups > 1:
         coords["group"] = [str(g) for g in group_levels]
         for p in GROUPABLE:
@@ -108,6 +108,10 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
             "x": np.asarray(data.x),
             "z": np.asarray(data.z),
             "row_group": group,  # "group" is the name of the groups' dimension
+            # Which run each row came from and whether its schedule can be branched
+            # (WSD): `next` proposes cooldown branches of those runs (SCIENCE.md section 2).
+            "run_id": f["run_id"].astype(str).to_numpy() if "run_id" in f.columns else np.full(len(f), "", dtype=object),
+            "wsd": _branchable(f),
             "log_n_centre": float(log_n.mean()),
             "log_d_centre": float(log_d.mean()),
         },
@@ -115,6 +119,17 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         run_levels=tuple(map(str, run_levels)),
         notes=notes,
     )
+
+
+def _branchable(f) -> np.ndarray:
+    """Rows of a warmup-stable-decay run: a cooldown branch, or a WSD/constant schedule.
+    Such a run's constant-LR phase can be resumed and cooled down at another length."""
+    wsd = np.zeros(len(f), dtype=bool)
+    if "phase" in f.columns:
+        wsd |= f["phase"].to_numpy() == "cooldown_end"
+    if "schedule" in f.columns:
+        wsd |= f["schedule"].astype(str).str.strip().str.lower().isin(("wsd", "constant")).to_numpy()
+    return wsd
 
 
 # --- settings (timescale, batch) and groups (bcrit) -------------------------------------

@@ -124,6 +124,25 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", required=True, metavar="plan/", help="folder to write")
     pl.add_argument("--force", action="store_true", help="replace an existing plan folder")
 
+    nx = sub.add_parser(
+        "next",
+        help="the next runs worth paying for, by expected information gain per FLOP; writes next.csv (+ .json, .png beside it)",
+    )
+    nx.add_argument("run", metavar="runs/NAME", help="a fitted loss-law run")
+    nx.add_argument("--budget", type=_positive_float, required=True, metavar="FLOPS", help="compute for the whole batch, C = 6 N D per new run")
+    nx.add_argument("--candidates", metavar="FILE.csv", help="your candidates: columns N, D [, reuses_run = a WSD run_id of the fit to "
+                    "branch]; default: a grid around and beyond the data plus cooldown branches of its WSD runs")
+    nx.add_argument("--k", type=_positive_int, metavar="K", help="runs to propose (default 8)")
+    nx.add_argument("--target", default="params", choices=("params", "loss", "n_opt"), help="information about the law's parameters "
+                    "(default), or about the loss or N_opt at --target-compute")
+    nx.add_argument("--target-compute", type=_positive_float, metavar="FLOPS", help="compute of the target (default: 100 x the largest run's 6ND)")
+    nx.add_argument("--group", metavar="LEVEL", help="a grouped fit: the group the new runs belong to")
+    nx.add_argument("--cooldown-fraction", type=_positive_float, metavar="F", help="share of a WSD branch's tokens spent cooling down (default 0.2)")
+    nx.add_argument("--draws", type=_positive_int, help="posterior draws behind each EIG (default 4000)")
+    nx.add_argument("--seed", type=_positive_int, default=0, help="PRNG seed (draws, simulated outcomes; default 0)")
+    nx.add_argument("--out", required=True, metavar="next.csv", help="the CSV to write; next.json and next.png go beside it")
+    nx.add_argument("--force", action="store_true", help="replace existing files")
+
     s = sub.add_parser("simulate", help="write a sweep CSV simulated from a known truth")
     s.add_argument("--law", choices=LAWS, default="loss")
     s.add_argument("--truth", metavar="TRUTH.toml", help="[truth] and [design] tables (fields of the law's Truth and Design records); default: "
@@ -188,6 +207,13 @@ def _print_summary(run, out: Path, stream) -> None:
         w(f"\n{bar}\n  THE FIT DID NOT CONVERGE: {'; '.join(s.problems)}\n")
         w("  Do not trust these numbers. Try more --warmup/--draws, or a higher target_accept in the card.\n")
         w(f"  (wrote {out} anyway, marked converged=false, for inspection)\n{bar}\n")
+
+
+def _banner(message: str) -> int:
+    """Print a loud warning between bars; the exit status of a job done on an unconverged fit."""
+    bar = "!" * 72
+    print(f"{bar}\n  {message}\n{bar}")
+    return 1
 
 
 def _cmd_fit(a: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -280,9 +306,7 @@ def _cmd_report(a: argparse.Namespace, argv: Sequence[str]) -> int:
     files = write_report(report, out, force=a.force)
     print(f"wrote {files.html}, {files.markdown} and {len(files.figures)} figures in {files.folder / 'figures'}")
     if not run.summary.converged:
-        bar = "!" * 72
-        print(f"{bar}\n  THE FIT DID NOT CONVERGE; the report says so at the top: {'; '.join(run.summary.problems)}\n{bar}")
-        return 1
+        return _banner(f"THE FIT DID NOT CONVERGE; the report says so at the top: {'; '.join(run.summary.problems)}")
     return 0
 
 
@@ -327,9 +351,42 @@ def _cmd_plan(a: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"\n  wrote {files.plan}, {files.pareto}, {files.figure}")
     unconverged = [part for part, ok in (inputs.converged or {}).items() if not ok]
     if unconverged:
-        bar = "!" * 72
-        print(f"{bar}\n  THE {', '.join(unconverged).upper()} FIT DID NOT CONVERGE: do not trust this plan\n{bar}")
-        return 1
+        return _banner(f"THE {', '.join(unconverged).upper()} FIT DID NOT CONVERGE: do not trust this plan")
+    return 0
+
+
+def _cmd_next(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    import jax
+
+    from .artifacts import load_run
+    from .design import Target, next_runs
+    from .design_candidates import branchable_runs, read_candidates
+    from .design_output import format_next, write_next
+
+    out = Path(a.out)
+    if out.suffix.lower() != ".csv":
+        raise UsageError(f"--out names the CSV to write (e.g. next.csv), got {out}")
+    for p in (out, out.with_suffix(".json"), out.with_suffix(".png")):
+        if p.exists() and not a.force:
+            raise UsageError(f"{p} already exists; pass --force to replace it")
+    if a.target_compute is not None and a.target == "params":
+        raise UsageError("--target-compute goes with --target loss or --target n_opt")
+    run = load_run(a.run)
+    if run.summary.law != "loss":
+        raise BadInputError(f"next proposes runs for the loss law; {a.run} is a {run.summary.law} run")
+    candidates = None
+    if a.candidates:
+        runs = branchable_runs(run, group=a.group)
+        candidates = read_candidates(a.candidates, runs)
+    say = sys.stderr.write if sys.stderr.isatty() else (lambda _: None)
+    say("scoring candidates by expected information gain ...\n")
+    res = next_runs(run, a.budget, k=a.k, candidates=candidates, target=Target(a.target, a.target_compute), group=a.group,
+                    cooldown_fraction=a.cooldown_fraction, n_draws=a.draws, rng_key=jax.random.key(a.seed))
+    files = write_next(res, out, force=a.force, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv))
+    sys.stdout.write(format_next(res))
+    print(f"\n  wrote {files.csv}, {files.meta}, {files.figure}")
+    if not run.summary.converged:
+        return _banner("THE FIT DID NOT CONVERGE: these scores rest on a posterior you should not trust")
     return 0
 
 
@@ -371,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(a, argv)
         if a.command == "plan":
             return _cmd_plan(a, argv)
+        if a.command == "next":
+            return _cmd_next(a, argv)
         if a.command == "simulate":
             return _cmd_simulate(a)
         raise AssertionError(f"unhandled command {a.command}")  # argparse's choices make this unreachable

@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import bayes_scaling as bs
+from timing import timed  # benchmarks/timing.py: the script's folder is on sys.path
 
 bs.configure_jax()
 
@@ -76,18 +76,6 @@ def numpy_mean_plan(laws: bs.PlanLaws, grid: Grid, D: np.ndarray, feasible: np.n
     return best[1], best[2]
 
 
-def _timed(fn) -> tuple[float, float, object]:
-    t = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return first, statistics.median(times), out
-
-
 def main() -> None:
     sweep = bs.load_sweep("data/chinchilla_epoch/chinchilla_epoch.csv", where="excluded_in_besiroglu_fit == 0")
     run = bs.fit(sweep, progress=False)
@@ -105,7 +93,7 @@ def main() -> None:
     }
     results = {}
     for name, fn in scenarios.items():
-        first, warm, p = _timed(fn)
+        first, warm, p = timed(fn, REPEATS)
         results[name] = {"first_s": round(first, 2), "warm_median_s": round(warm, 2), "N": p.N, "B": p.B, "binding": p.binding}
         print(f"{name:<68} first {first:6.2f} s   warm {warm:6.2f} s   N {p.N:.4g} B {p.B:.4g}")
     bud = budgets(grid, limits, None, 1000)

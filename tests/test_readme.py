@@ -31,6 +31,12 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert "time" in plan.binding and plan.time_hours <= 24 and plan.compute_flops <= 1e23
     assert 1e10 < plan.N < 3e10 and plan.wd.q50 > 0
     assert plan_ns["files"].plan.is_file() and plan_ns["files"].pareto.is_file()
+    # The next-runs example, on the same run: at most 4 picks within 1e21 FLOPs, files written.
+    next_ns: dict = {}
+    exec(compile(blocks[3], "README.md", "exec"), next_ns)
+    res = next_ns["res"]
+    assert 1 <= len(res.picks) <= 4 and res.spent <= 1e21 and res.target_compute == 1e24
+    assert next_ns["files"].csv.is_file() and next_ns["files"].figure.is_file()
     # The hyperparameter example: Zhang et al.'s critical batch at D_min 2.2e10 tokens.
     namespace = {}
     exec(compile(blocks[1], "README.md", "exec"), namespace)

@@ -110,16 +110,18 @@ class NextRuns:
 class _Draws:
     """Posterior draws the scores average over, in float32 for the compiled scorer."""
 
-    def __init__(self, run: Run, group: int | None, group_name: str | None, n_draws: int, rng: np.random.Generator) -> None:
-        law = run.loss_law_draws(group=group_name)
+    def __init__(self, run: Run, group: str | None, n_draws: int, rng: np.random.Generator) -> None:
+        law = run.loss_law_draws(group=group)
         total = law.E.shape[0]
         self.idx = np.sort(rng.choice(total, size=n_draws, replace=False)) if n_draws < total else np.arange(total)
         self.law = law._replace(**{k: np.asarray(v)[self.idx] for k, v in law._asdict().items()})
         post = run.idata.posterior
-        flat = lambda name: run.draws(name)[self.idx]
-        self.sigma, self.nu = flat("sigma"), flat("nu")
-        self.sigma_run = flat("sigma_run") if "sigma_run" in post else None
-        self.effects = (self.sigma_run[:, None] * flat("z_run")) if "z_run" in post else np.zeros((len(self.idx), 0))
+        self.sigma, self.nu = self._flat(run, "sigma"), self._flat(run, "nu")
+        self.sigma_run = self._flat(run, "sigma_run") if "sigma_run" in post else None
+        self.effects = (self.sigma_run[:, None] * self._flat(run, "z_run")) if "z_run" in post else np.zeros((len(self.idx), 0))
+
+    def _flat(self, run: Run, name: str) -> np.ndarray:
+        return run.draws(name)[self.idx]
 
     @property
     def n(self) -> int:
@@ -172,7 +174,7 @@ def next_runs(
     n_draws = int(pick("next_draws", n_draws))
     if n_draws < 100:
         raise BadInputError(f"need at least 100 posterior draws for an EIG (the mixture's entropy), got {n_draws}")
-    draws = _Draws(run, g, group, n_draws, rng)
+    draws = _Draws(run, group, n_draws, rng)
     S = int(pick("next_worlds", n_worlds))
 
     runs = candidates.runs if candidates is not None else branchable_runs(run, group=group)
@@ -246,7 +248,7 @@ def next_runs(
 
     def greedy(rule: str) -> list[Pick]:
         """Lazy greedy under ``rule``: "ratio" (EIG per FLOP) or "gain" (EIG, within budget)."""
-        world = _Worlds(rng, S, draws.n, t_values)
+        world = _Worlds(rng, S, draws.n, t)
         d_const = d_constant.copy()
         bound = eig_alone.copy()
         picks: list[Pick] = []
@@ -308,11 +310,10 @@ def next_runs(
     # alone can leave most of the budget unspent when k binds, EIG alone can spend it on
     # one run when the budget binds.
     min_eig = float(default("next_min_eig"))
-    t_values = t
     by_ratio, by_gain = greedy("ratio"), greedy("gain")
-    total = lambda ps: sum(p.eig for p in ps)
-    picked, rule = (by_ratio, "EIG per FLOP") if total(by_ratio) >= total(by_gain) else (by_gain, "EIG within the budget")
-    notes: list[str] = [f"picked greedily by {rule} (batch EIG {total(by_ratio):.3g} nats by EIG per FLOP, {total(by_gain):.3g} by EIG)"]
+    info_ratio, info_gain = (sum(p.eig for p in ps) for ps in (by_ratio, by_gain))
+    picked, rule = (by_ratio, "EIG per FLOP") if info_ratio >= info_gain else (by_gain, "EIG within the budget")
+    notes: list[str] = [f"picked greedily by {rule} (batch EIG {info_ratio:.3g} nats by EIG per FLOP, {info_gain:.3g} by EIG)"]
     if len(picked) < k:
         notes.append(f"{len(picked)} picks, not {k}: the budget, or no affordable candidate telling more than {min_eig:g} nats, stopped the batch")
     if not runs:

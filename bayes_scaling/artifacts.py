@@ -42,6 +42,21 @@ def write_json(path: Path, obj) -> None:
 
 
 @contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path`` to write; on success it replaces
+    ``path`` in one rename, on a crash or Ctrl-C it is removed and ``path`` is as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_folder(out: str | Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a hidden sibling folder to fill; on success it replaces ``out`` in one rename.
 

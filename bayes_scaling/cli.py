@@ -361,14 +361,10 @@ def _cmd_next(a: argparse.Namespace, argv: Sequence[str]) -> int:
     from .artifacts import load_run
     from .design import Target, next_runs
     from .design_candidates import branchable_runs, read_candidates
-    from .design_output import format_next, write_next
+    from .design_output import format_next, next_files, write_next
 
     out = Path(a.out)
-    if out.suffix.lower() != ".csv":
-        raise UsageError(f"--out names the CSV to write (e.g. next.csv), got {out}")
-    for p in (out, out.with_suffix(".json"), out.with_suffix(".png")):
-        if p.exists() and not a.force:
-            raise UsageError(f"{p} already exists; pass --force to replace it")
+    next_files(out, force=a.force)  # refuse a wrong name or existing files before scoring
     if a.target_compute is not None and a.target == "params":
         raise UsageError("--target-compute goes with --target loss or --target n_opt")
     run = load_run(a.run)
@@ -400,10 +396,11 @@ def _cmd_simulate(a: argparse.Namespace) -> int:
         raise UsageError(f"{out} already exists; pass --force to replace it")
     truth, design = read_law_truth(a.law, a.truth)
     frame = simulate_sweep(a.law, truth, design, rng_key=jax.random.key(a.seed))
+    from .artifacts import atomic_file
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(out)  # atomic: never a half-written CSV
+    with atomic_file(out) as tmp:  # never a half-written CSV
+        frame.to_csv(tmp, index=False)
     print(f"wrote {len(frame)} rows to {out}")
     return 0
 

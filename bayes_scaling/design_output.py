@@ -3,24 +3,20 @@ what the proposal rests on, and a figure of EIG per FLOP over the candidates."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from .artifacts import _nan_to_null
+from .artifacts import atomic_file, write_json
 from .design import NextRuns
 from .errors import UsageError
 
 COLUMNS = ("rank", "N", "D", "B", "steps", "tokens_per_param", "cost_flops", "eig", "eig_per_flop", "eig_alone", "reuses_run")
 
 
-@dataclass(frozen=True)
-class NextFiles:
+class NextFiles(NamedTuple):
     """Where ``write_next`` put things."""
 
     csv: Path
@@ -106,15 +102,17 @@ def next_figure(res: NextRuns):
     return fig
 
 
-def _replace_atomically(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def next_files(out: str | Path, *, force: bool = False) -> NextFiles:
+    """The three files ``write_next`` writes for ``out`` (next.csv), refusing a wrong name
+    or existing files unless ``force`` (the CLI asks before it spends time scoring)."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise UsageError(f"--out names the CSV to write (e.g. next.csv), got {out}")
+    files = NextFiles(out, out.with_suffix(".json"), out.with_suffix(".png"))
+    existing = [p for p in files if p.exists()]
+    if existing and not force:
+        raise UsageError(f"{existing[0]} already exists; pass --force to replace it")
+    return files
 
 
 def write_next(res: NextRuns, out: str | Path, *, force: bool = False, command: str = "") -> NextFiles:
@@ -123,17 +121,14 @@ def write_next(res: NextRuns, out: str | Path, *, force: bool = False, command: 
     Each file is written to a temporary name and renamed, so a crash leaves no half
     file; existing files are refused unless ``force``.
     """
-    out = Path(out)
-    files = NextFiles(out, out.with_suffix(".json"), out.with_suffix(".png"))
-    existing = [str(p) for p in (files.csv, files.meta, files.figure) if p.exists()]
-    if existing and not force:
-        raise UsageError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; pass --force to replace")
-    if out.suffix.lower() != ".csv":
-        raise UsageError(f"--out names the CSV to write (e.g. next.csv), got {out}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _replace_atomically(files.figure, lambda p: next_figure(res).savefig(p, dpi=120, format="png"))
-    _replace_atomically(files.meta, lambda p: p.write_text(json.dumps(_nan_to_null(next_json(res, command=command)), indent=2) + "\n", encoding="utf-8"))
-    _replace_atomically(files.csv, lambda p: next_frame(res).to_csv(p, index=False))
+    files = next_files(out, force=force)
+    files.csv.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(files.figure) as tmp:
+        next_figure(res).savefig(tmp, dpi=120, format="png")
+    with atomic_file(files.meta) as tmp:
+        write_json(tmp, next_json(res, command=command))
+    with atomic_file(files.csv) as tmp:
+        next_frame(res).to_csv(tmp, index=False)
     return files
 
 

@@ -27,6 +27,12 @@ from .design_candidates import grid_candidates as grid_candidates
 from .design_candidates import read_candidates as read_candidates
 from .design_output import NextFiles as NextFiles
 from .design_output import write_next as write_next
+from .check import Check as Check
+from .check import CheckRow as CheckRow
+from .check import check as check
+from .check_output import CheckFiles as CheckFiles
+from .check_output import read_check as read_check
+from .check_output import write_check as write_check
 from .diagnostics import Diagnostics as Diagnostics
 from .errors import BadInputError as BadInputError
 from .errors import UsageError as UsageError
@@ -51,14 +57,24 @@ from .report_render import write_report as write_report
 from .run import Prediction as Prediction
 from .run import Run as Run
 from .run import Summary as Summary
+from .sbc import ParamCalibration as ParamCalibration
+from .sbc import SbcResult as SbcResult
+from .sbc import SbcSettings as SbcSettings
+from .sbc import calibrate as calibrate
+from .sbc_output import SbcFiles as SbcFiles
+from .sbc_output import write_sbc as write_sbc
 from .simulate import LossTruth as LossTruth
 from .simulate import simulate_loss_sweep as simulate_loss_sweep
 from .sweep import Sweep as Sweep
+from .sweep import SweepOptions as SweepOptions
 from .sweep import load_sweep as load_sweep
 
 __all__ = [
     "BadInputError",
     "Candidates",
+    "Check",
+    "CheckFiles",
+    "CheckRow",
     "Diagnostics",
     "FrontPoint",
     "Hardware",
@@ -68,6 +84,7 @@ __all__ = [
     "NextFiles",
     "NextRuns",
     "Objective",
+    "ParamCalibration",
     "Pick",
     "Plan",
     "PlanFiles",
@@ -77,12 +94,18 @@ __all__ = [
     "Report",
     "ReportFiles",
     "Run",
+    "SbcFiles",
+    "SbcResult",
+    "SbcSettings",
     "Summary",
     "Sweep",
+    "SweepOptions",
     "Target",
     "UsageError",
     "branchable_runs",
     "build_report",
+    "calibrate",
+    "check",
     "configure_jax",
     "fit",
     "grid_candidates",
@@ -93,9 +116,12 @@ __all__ = [
     "plan",
     "plan_inputs",
     "read_candidates",
+    "read_check",
     "save_run",
     "simulate_loss_sweep",
     "time_compute_front",
+    "write_check",
     "write_next",
     "write_report",
+    "write_sbc",
 ]

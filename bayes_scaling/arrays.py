@@ -71,8 +71,10 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         slot = np.full(len(uniq), multi.sum())  # single-row runs point past the last effect (zero)
         slot[multi] = np.arange(multi.sum())
         run = slot[inverse]
+    n_groups = len(group_levels) if sweep.groups else 1
+    run_basis = _run_basis(log_n - log_n.mean(), group, run, len(run_levels), n_groups)
     structure = LossStructure(
-        n_groups=len(group_levels) if sweep.groups else 1,
+        n_groups=n_groups,
         n_runs=len(run_levels),
         group_params=tuple(group_params) if sweep.groups else (),
     )
@@ -81,6 +83,7 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         z=jnp.asarray(log_d - log_d.mean()),
         group=jnp.asarray(group, dtype=jnp.int32),
         run=jnp.asarray(run, dtype=jnp.int32),
+        run_basis=jnp.asarray(run_basis),
         log_n_centre=jnp.asarray(log_n.mean()),
         log_d_centre=jnp.asarray(log_d.mean()),
     )
@@ -93,7 +96,7 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
             dims[f"{p}_group"] = ["group"]
     if structure.n_runs:
         coords["run"] = [str(r) for r in run_levels]
-        dims["z_run"] = ["run"]
+        dims["run_effect"] = ["run"]  # r_run has n_runs minus the directions removed; no labels
     notes = (f"{structure.n_runs} runs with several rows share a run effect",) if structure.n_runs else ()
     return LawArrays(
         model=loss_model,
@@ -119,6 +122,24 @@ def loss_arrays(sweep: Sweep, group_params: Sequence[str] = ("e",)) -> LawArrays
         run_levels=tuple(map(str, run_levels)),
         notes=notes,
     )
+
+
+def _run_basis(x: np.ndarray, group: np.ndarray, run: np.ndarray, n_runs: int, n_groups: int) -> np.ndarray:
+    """Orthonormal basis (n_runs, m) of the run effects allowed: the complement of the
+    run-level directions an effect must not follow, each group's mean (confounded with its
+    E) and the runs' mean log N (confounded with the N-term). m = n_runs minus the rank of
+    those directions (every run the same size: the log N direction adds no rank)."""
+    if n_runs == 0:
+        return np.zeros((0, 0))
+    has = run < n_runs
+    count = np.bincount(run[has], minlength=n_runs)
+    x_run = np.bincount(run[has], weights=x[has], minlength=n_runs) / count
+    g_run = np.zeros(n_runs, dtype=int)
+    g_run[run[has]] = group[has]
+    design = np.column_stack([np.eye(n_groups)[g_run], x_run - x_run.mean()])
+    u, s, _ = np.linalg.svd(design, full_matrices=True)
+    rank = int(np.sum(s > 1e-8 * max(s.max(), 1.0)))
+    return u[:, rank:]
 
 
 def _branchable(f) -> np.ndarray:

@@ -194,10 +194,11 @@ def cards_dir() -> Path:
 def load_card(name_or_path: str | Path) -> ModelCard:
     """A shipped card by law name (``"loss"``) or a user's card by path."""
     path = Path(name_or_path)
-    if str(name_or_path) in LAWS:
-        path = cards_dir() / f"{name_or_path}.toml"
+    shipped = cards_dir() / f"{name_or_path}.toml"
+    if str(name_or_path) in LAWS or (path.suffix == "" and len(path.parts) == 1 and shipped.is_file()):
+        path = shipped  # a shipped card by name: a law's own, or a variant such as "loss_nd"
     elif not path.is_file():
         raise BadInputError(
-            f"no model card here; give a path to a .toml file or one of: {', '.join(LAWS)}", file=str(name_or_path)
+            f"no model card here; give a path to a .toml file or a shipped card: {', '.join(sorted(p.stem for p in cards_dir().glob('*.toml')))}", file=str(name_or_path)
         )
     return parse_card(path.read_text(encoding="utf-8"), origin=str(path))

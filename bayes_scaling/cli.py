@@ -9,6 +9,7 @@ import argparse
 import math
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -150,6 +151,39 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, metavar="sweep.csv")
     s.add_argument("--seed", type=_positive_int, default=0)
     s.add_argument("--force", action="store_true", help="replace an existing file")
+
+    ck = sub.add_parser(
+        "check",
+        help="extrapolation check: refit without held-out rows and score the predictions of them; writes check.json, check.png, refit/",
+    )
+    ck.add_argument("run", metavar="runs/NAME", help="a fitted loss-law run")
+    ck.add_argument("--holdout", required=True, metavar="EXPR", help='the rows to hold out: a pandas query over the sweep\'s columns and '
+                    'compute = 6ND, e.g. "compute >= compute.quantile(0.9)" (the largest decile of compute) or "N > 1e9"')
+    ck.add_argument("--out", metavar="DIR", help="folder to write (default: runs/NAME/check)")
+    ck.add_argument("--data", metavar="SWEEP.csv", help="the run's data file, if it moved since the fit (its sha256 must match)")
+    ck.add_argument("--seed", type=_positive_int, default=0, help="PRNG seed of the predictive draws (the refit uses the run's own seed; default 0)")
+    ck.add_argument("--force", action="store_true", help="replace an existing check folder")
+    ck.add_argument("--quiet", action="store_true", help="no progress display")
+    sb = sub.add_parser(
+        "sbc",
+        help="simulation-based calibration of a law's model card: truths from the prior, simulated sweeps, fits, ranks; writes sbc.json, ranks.png, ecdf.png",
+    )
+    sb.add_argument("--law", choices=LAWS, default="loss")
+    sb.add_argument("--sims", type=_positive_int, help="simulated sweeps (default 200)")
+    sb.add_argument("--model", metavar="CARD.toml", help="your own model card instead of the shipped one")
+    sb.add_argument("--design", metavar="SWEEP.csv", help="simulate sweeps with this sweep's rows (its N, D, ...) instead of the law's default design")
+    sb.add_argument("--out", metavar="DIR", help="folder to write (default: sbc/LAW)")
+    sb.add_argument("--chains", type=_positive_int, help="chains per fit (default 1; 2 or more add a per-fit R-hat)")
+    sb.add_argument("--warmup", type=_positive_int, help="warm-up iterations per chain (default 400)")
+    sb.add_argument("--draws", type=_positive_int, help="draws per chain before thinning (default 400)")
+    sb.add_argument("--thin", type=_positive_int, help="keep every THIN-th draw (default 4)")
+    sb.add_argument("--bins", type=_positive_int, help="rank bins of the chi-square test (default 20; must divide chains x draws / thin)")
+    sb.add_argument("--noise-factor", type=_positive_float, default=1.0, metavar="K",
+                    help="simulate with the noise scale sigma x K but fit the card unchanged: a mis-specified negative control that should FAIL")
+    sb.add_argument("--seed", type=_positive_int, default=0)
+    sb.add_argument("--force", action="store_true", help="replace an existing folder")
+    sb.add_argument("--quiet", action="store_true", help="no progress display")
+
     return p
 
 
@@ -302,7 +336,11 @@ def _cmd_report(a: argparse.Namespace, argv: Sequence[str]) -> int:
     if out.resolve() == run_dir.resolve():
         raise UsageError(f"--out {out} is the run folder itself; write the report elsewhere")
     run = load_run(run_dir)
-    report = build_report(run, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv))
+    from .check_output import CHECK_JSON, read_check
+
+    check_dir = run_dir / "check"  # `bayes-scaling check`'s default folder: shown in the report when there
+    check = read_check(check_dir) if (check_dir / CHECK_JSON).is_file() else None
+    report = build_report(run, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv), check=check)
     files = write_report(report, out, force=a.force)
     print(f"wrote {files.html}, {files.markdown} and {len(files.figures)} figures in {files.folder / 'figures'}")
     if not run.summary.converged:
@@ -405,6 +443,85 @@ def _cmd_simulate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_options_from_command(command: str):
+    """How an older run folder (no ``sweep_options`` in summary.json) loaded its sweep,
+    read back from the fit command it recorded."""
+    from .sweep import SweepOptions, parse_mapping
+
+    words = shlex.split(command)[1:] if command else []
+    try:
+        a = _parser().parse_args(words) if words and words[0] == "fit" else None
+    except SystemExit:
+        a = None
+    if a is None:
+        raise UsageError("this run folder records neither its load options nor a readable fit command (fitted by an older "
+                         "bayes-scaling?); refit it with `bayes-scaling fit ... --force`")
+    return SweepOptions(a.law, tuple(parse_mapping(a.map).items()), tuple(a.group), a.batch_unit, a.seq_len, a.where, a.include_hot)
+
+
+def _cmd_check(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    import jax
+
+    from .artifacts import load_run
+    from .check import check
+    from .check_output import format_check, write_check
+
+    run_dir = Path(a.run)
+    out = Path(a.out) if a.out else run_dir / "check"
+    if out.exists() and not a.force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    run = load_run(run_dir)
+    options = run.summary.sweep_options
+    if options is None and run.summary.law == "loss":
+        options = _sweep_options_from_command(run.summary.command)
+        sys.stderr.write(f"note: {run_dir} predates recorded load options; reloading its sweep as its fit command did\n")
+    say = sys.stderr.write if sys.stderr.isatty() and not a.quiet else (lambda _: None)
+    say("refitting without the held-out rows ...\n")
+    command = "bayes-scaling " + " ".join(shlex.quote(x) for x in argv)
+    res = check(run, a.holdout, rng_key=jax.random.key(a.seed), predictive_seed=a.seed, data_path=a.data, options=options,
+                progress=False if a.quiet else None, command=command)
+    files = write_check(res, out, force=a.force)
+    sys.stdout.write(format_check(res))
+    print(f"  wrote {files.json}, {files.figure}, {files.refit}/")
+    if not res.converged:
+        return _banner(f"THE REFIT DID NOT CONVERGE: {'; '.join(res.problems)}; do not trust this check")
+    return 0
+
+
+def _cmd_sbc(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    import jax
+
+    from .sampler import Progress
+    from .sbc import SbcSettings, calibrate
+    from .sbc_output import format_sbc, write_sbc
+    from .sweep import load_sweep
+
+    out = Path(a.out or f"sbc/{a.law}")
+    if out.exists() and not a.force:
+        raise UsageError(f"{out} already exists; pass --force to replace it")
+    settings = SbcSettings(sims=a.sims, chains=a.chains, warmup=a.warmup, draws=a.draws, thin=a.thin, bins=a.bins, noise_factor=a.noise_factor)
+    settings.resolved()  # bad settings are refused before any work
+    bar = Progress(1, False if a.quiet else None)
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done, "fits")
+        if not a.quiet and not bar.enabled and (done % 20 == 0 or done == total):  # a log: a line now and then
+            sys.stderr.write(f"sbc: {done}/{total} fits, {time.perf_counter() - start:.0f} s\n")
+            sys.stderr.flush()
+
+    design = load_sweep(a.design, law=a.law) if a.design else None
+    res = calibrate(a.law, settings, card=a.model, design=design, rng_key=jax.random.key(a.seed), progress=progress)
+    bar.close()
+    files = write_sbc(res, out, force=a.force, command="bayes-scaling " + " ".join(shlex.quote(x) for x in argv))
+    sys.stdout.write(format_sbc(res))
+    print(f"  wrote {files.json}, {files.ranks}, {files.ecdf}")
+    if not res.passed:
+        return _banner(f"SBC FAILED for the {res.law} law: its posterior ranks are not uniform (see {files.ranks})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -429,6 +546,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_next(a, argv)
         if a.command == "simulate":
             return _cmd_simulate(a)
+        if a.command == "sbc":
+            return _cmd_sbc(a, argv)
+        if a.command == "check":
+            return _cmd_check(a, argv)
         raise AssertionError(f"unhandled command {a.command}")  # argparse's choices make this unreachable
     except (BadInputError, UsageError) as err:
         sys.stderr.write(f"bayes-scaling: error: {err}\n")

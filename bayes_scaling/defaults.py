@@ -53,6 +53,16 @@ DEFAULTS: dict[str, Default] = {
     "next_tpp_grid": Default((2.0, 500.0, 16), "Tokens per parameter of new runs and branches (lo, hi, count, log-spaced): from under-trained to heavily over-trained, the range the loss surface's D term needs."),
     "next_chunk": Default(256, "Candidates scored per compiled call: 256 x 4000 draws x a 1024-node grid fits in ~30 MB."),
     "next_min_eig": Default(1e-3, "Picks stop when no affordable candidate would tell more than 0.001 nats: such a run cannot move the posterior."),
+    # --- check (bayes_scaling/check*.py) ---
+    "check_min_train_rows": Default(10, "Fewest rows a check's refit may keep: the loss law has 7 parameters (e, a_c, b_c, alpha, beta, sigma, nu); with fewer rows than ~10 the priors, not the data, would make the prediction being checked."),
+    # --- sbc (bayes_scaling/sbc*.py) ---
+    "sbc_sims": Default(200, "Simulations per law: 200 ranks in 20 bins expect 10 per bin, enough for the chi-square approximation and to see a U or a slope by eye (Talts et al. 2018 use 1000 for a paper figure, 100-200 for routine checks)."),
+    "sbc_chains": Default(1, "One chain per simulated fit, as in Talts et al. 2018: on 2 cores two laws calibrate side by side, and 200 fits of the slowest law (timescale) fit in ~20 minutes; run with --chains 2 to get a per-fit R-hat."),
+    "sbc_warmup": Default(400, "Warm-up per chain: less than the card's 1000, so SBC checks the sampler with less adaptation than a user's fit gets (stricter, and 200 fits stay within minutes)."),
+    "sbc_draws": Default(400, "Draws per chain before thinning."),
+    "sbc_thin": Default(4, "Keep every 4th draw: 100 kept draws, about independent at the autocorrelations these laws show (bulk ESS per draw 0.3-1), as Talts et al. 2018 ask so that correlated draws do not fake a U."),
+    "sbc_bins": Default(20, "Rank histogram bins for the chi-square test: 100 possible ranks in 20 bins of 5; at 200 simulations 10 expected per bin (the test wants >= 5)."),
+    "sbc_alpha": Default(0.01, "A law fails SBC when any of its distinct quantities has p < 0.01 / (number of quantities) (Bonferroni): a well-calibrated law is then flagged by chance in at most 1 % of runs."),
     "mfu": Default(0.4, "Model FLOPs utilisation of a well-tuned dense transformer run (PaLM reports 46 %, Chowdhery et al. 2022, arXiv 2204.02311)."),
     "min_device_batch": Default(4096, "Fewest tokens per device per step: one 4096-token sequence; below it a device has no work, so a batch B uses at most B / 4096 devices."),
     "tau_law": Default((1.084, -0.527), "tau_opt = c (D/N)^m when no timescale run is given: Bergsma et al. 2025 (Power Lines, arXiv 2505.13738), 2nd-hand."),

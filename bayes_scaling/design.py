@@ -114,11 +114,16 @@ class _Draws:
         law = run.loss_law_draws(group=group)
         total = law.E.shape[0]
         self.idx = np.sort(rng.choice(total, size=n_draws, replace=False)) if n_draws < total else np.arange(total)
-        self.law = law._replace(**{k: np.asarray(v)[self.idx] for k, v in law._asdict().items()})
+        self.law = law._replace(**{k: np.asarray(v)[self.idx] if np.ndim(v) else np.full(len(self.idx), float(v)) for k, v in law._asdict().items()})
         post = run.idata.posterior
         self.sigma, self.nu = self._flat(run, "sigma"), self._flat(run, "nu")
         self.sigma_run = self._flat(run, "sigma_run") if "sigma_run" in post else None
-        self.effects = (self.sigma_run[:, None] * self._flat(run, "z_run")) if "z_run" in post else np.zeros((len(self.idx), 0))
+        if "run_effect" in post:
+            self.effects = self._flat(run, "run_effect")
+        elif "z_run" in post:  # a run saved before run_effect existed (non-centred z_run)
+            self.effects = self.sigma_run[:, None] * self._flat(run, "z_run")
+        else:
+            self.effects = np.zeros((len(self.idx), 0))
 
     def _flat(self, run: Run, name: str) -> np.ndarray:
         return run.draws(name)[self.idx]
@@ -130,9 +135,9 @@ class _Draws:
 
 @jax.jit
 def _log_loss(params: jax.Array, effects: jax.Array, log_n: jax.Array, log_d: jax.Array, slot: jax.Array) -> jax.Array:
-    """(C, M) log loss of C candidates under M draws; params (5, M) = E, log A, log B, alpha, beta."""
-    E, la, lb, alpha, beta = (p[None, :] for p in params)
-    loss = E + jnp.exp(la - alpha * log_n[:, None]) + jnp.exp(lb - beta * log_d[:, None])
+    """(C, M) log loss of C candidates under M draws; params (6, M) = E, log A, log B, alpha, beta, b_n."""
+    E, la, lb, alpha, beta, b_n = (p[None, :] for p in params)
+    loss = E + jnp.exp(la - alpha * log_n[:, None]) + jnp.exp(lb + b_n * log_n[:, None] - beta * log_d[:, None])
     return jnp.log(loss) + effects[slot]
 
 
@@ -197,7 +202,7 @@ def next_runs(
     # Per candidate: its run-effect slot (branches of runs with an effect) and noise kernel
     # (0: a new run, whose own effect is noise; 1: a branch, whose effect is in the curve).
     law = draws.law
-    params = jnp.asarray(np.stack([law.E, np.log(law.A), np.log(law.B), law.alpha, law.beta]), jnp.float32)
+    params = jnp.asarray(np.stack([law.E, np.log(law.A), np.log(law.B), law.alpha, law.beta, law.b_n]), jnp.float32)
     n_eff = draws.effects.shape[1]
     effects = jnp.asarray(np.concatenate([draws.effects.T, np.zeros((1, draws.n))]), jnp.float32)
     run_slot = np.array([r.effect if r.effect >= 0 else n_eff for r in runs] + [n_eff], dtype=np.int32)
@@ -218,10 +223,10 @@ def next_runs(
     tbin = np.zeros(draws.n, dtype=np.int32)
     t = None
     if target.kind != "params":
-        n_opt, _ = laws.compute_optimal_split(target_compute, law.A, law.B, law.alpha, law.beta)
+        n_opt, _ = laws.compute_optimal_split(target_compute, law.A, law.B, law.alpha, law.beta, b_n=law.b_n)
         n_opt = np.asarray(n_opt)
         d_opt = target_compute / (6 * n_opt)
-        t = law.E + law.A * n_opt**-law.alpha + law.B * d_opt**-law.beta if target.kind == "loss" else np.log(n_opt)
+        t = law.loss(n_opt, d_opt) if target.kind == "loss" else np.log(n_opt)
         n_bins = int(default("next_target_bins"))
         tbin = (np.argsort(np.argsort(t, kind="stable"), kind="stable") * n_bins // draws.n).astype(np.int32)
 

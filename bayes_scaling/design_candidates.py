@@ -35,7 +35,7 @@ class BranchableRun:
     N: float
     d_longest: float  # the longest cooldown branch in the data
     d_existing: tuple[float, ...]  # every D the data has for this run
-    effect: int  # index into the fit's run effects (z_run), or -1 if it has none (a single row)
+    effect: int  # index into the fit's run effects (run_effect), or -1 if it has none (a single row)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ def branchable_runs(run: Run, *, group: str | None = None) -> tuple[BranchableRu
     d = np.exp(np.asarray(const["z"]) + scalar_constant(const["log_d_centre"]))
     if g is not None:
         wsd &= np.asarray(const["row_group"]) == g
-    effects = list(np.asarray(run.idata.posterior["z_run"].coords["run"]).astype(str)) if "z_run" in run.idata.posterior else []
+    post = run.idata.posterior
+    site = "run_effect" if "run_effect" in post else "z_run" if "z_run" in post else None  # z_run: runs saved before run_effect
+    effects = list(np.asarray(post[site].coords["run"]).astype(str)) if site else []
     out = []
     for rid in sorted(set(ids[wsd]) - {""}):
         rows = ids == rid

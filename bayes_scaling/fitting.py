@@ -236,5 +236,6 @@ def _fit_one(
         command=command,
         notes=arrays.notes,
         extra=dict(arrays.extra),
+        sweep_options=sweep.options,
     )
     return Run(idata=idata, summary=summary, card=card)

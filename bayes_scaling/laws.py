@@ -23,19 +23,22 @@ def chinchilla_log_loss(
     alpha: ArrayLike,
     b: ArrayLike,
     beta: ArrayLike,
+    b_n: ArrayLike = 0.0,
 ) -> Array:
-    """Log of L(N, D) = E + A N^-alpha + B D^-beta with E = e^e, A = e^a, B = e^b.
+    """Log of L(N, D) = E + A N^-alpha + B N^b_n D^-beta with E = e^e, A = e^a, B = e^b.
 
     Hoffmann et al. 2022 (arXiv 2203.15556) eq. 2, in the log-sum-exp form of
     Besiroglu et al. 2024 (arXiv 2404.10102). ``log_n`` and ``log_d`` may be
     centred: then ``a`` and ``b`` are the logs of the terms at the centre.
+    ``b_n`` lets the data term grow with model size (0: Hoffmann's separable law;
+    ``models/loss_nd.toml`` says why a sweep may need it).
 
     >>> import jax.numpy as jnp
     >>> float(jnp.exp(chinchilla_log_loss(0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.3)))
     3.0
     """
     log_n, log_d = jnp.asarray(log_n), jnp.asarray(log_d)
-    return log_sum_exp3(jnp.asarray(e), a - alpha * log_n, b - beta * log_d)
+    return log_sum_exp3(jnp.asarray(e), a - alpha * log_n, b + b_n * log_n - beta * log_d)
 
 
 def log_sum_exp3(t0: ArrayLike, t1: ArrayLike, t2: ArrayLike) -> Array:
@@ -52,23 +55,34 @@ def log_sum_exp3(t0: ArrayLike, t1: ArrayLike, t2: ArrayLike) -> Array:
     return m + jnp.log(jnp.exp(t0 - m) + jnp.exp(t1 - m) + jnp.exp(t2 - m))
 
 
-def chinchilla_loss(n: ArrayLike, d: ArrayLike, E: ArrayLike, A: ArrayLike, B: ArrayLike, alpha: ArrayLike, beta: ArrayLike) -> Array:
-    """L(N, D) = E + A N^-alpha + B D^-beta at the original scale (for checks and plots)."""
-    return E + A * jnp.power(n, -alpha) + B * jnp.power(d, -beta)
+def chinchilla_loss(
+    n: ArrayLike, d: ArrayLike, E: ArrayLike, A: ArrayLike, B: ArrayLike, alpha: ArrayLike, beta: ArrayLike, b_n: ArrayLike = 0.0
+) -> Array:
+    """L(N, D) = E + A N^-alpha + B N^b_n D^-beta at the original scale (for checks and plots)."""
+    return E + A * jnp.power(n, -alpha) + B * jnp.power(n, b_n) * jnp.power(d, -beta)
 
 
 def compute_optimal_split(
-    compute: ArrayLike, A: ArrayLike, B: ArrayLike, alpha: ArrayLike, beta: ArrayLike, flops_per_token_param: float = 6.0
+    compute: ArrayLike,
+    A: ArrayLike,
+    B: ArrayLike,
+    alpha: ArrayLike,
+    beta: ArrayLike,
+    flops_per_token_param: float = 6.0,
+    b_n: ArrayLike = 0.0,
 ) -> tuple[Array, Array]:
     """The (N, D) minimising L(N, D) subject to C = 6 N D.
 
-    Setting d/dN [A N^-alpha + B (C/6N)^-beta] = 0 gives
-    N_opt = G (C/6)^(beta/(alpha+beta)) with G = (alpha A / (beta B))^(1/(alpha+beta))
-    (Hoffmann et al. 2022, eq. 4), and D_opt = C / (6 N_opt).
+    Setting d/dN [A N^-alpha + B N^b_n (C/6N)^-beta] = 0 gives
+    N_opt = G (C/6)^(beta/(alpha+beta+b_n)) with G = (alpha A / ((beta+b_n) B))^(1/(alpha+beta+b_n))
+    (Hoffmann et al. 2022, eq. 4, at b_n = 0), and D_opt = C / (6 N_opt). A draw with
+    beta + b_n <= 0 has no optimum (the loss falls with N at any fixed compute): NaN.
     """
     c = jnp.asarray(compute) / flops_per_token_param
-    g = jnp.power(alpha * A / (beta * B), 1.0 / (alpha + beta))
-    n_opt = g * jnp.power(c, beta / (alpha + beta))
+    slope = jnp.asarray(beta) + b_n
+    power = jnp.asarray(alpha) + slope
+    g = jnp.power(alpha * A / (slope * B), 1.0 / power)
+    n_opt = jnp.where(slope > 0, g * jnp.power(c, beta / power), jnp.nan)
     return n_opt, c / n_opt
 
 

@@ -44,6 +44,7 @@ class PlanLaws(NamedTuple):
     bopt_curv: np.ndarray  # log-loss curvature in log B below B_opt (the batch law's bowl); 0: flat
     bcrit_c: np.ndarray
     bcrit_k: np.ndarray
+    loss_b_n: np.ndarray = np.zeros(1)  # the data term's growth with N (B N^b_n D^-beta); 0: Hoffmann's law
 
     @property
     def n_draws(self) -> int:
@@ -57,10 +58,10 @@ class PlanLaws(NamedTuple):
     @classmethod
     def point(cls, **values: float) -> PlanLaws:
         """One draw from known values (a simulated truth); every field must be given."""
-        missing = [f for f in cls._fields if f not in values]
+        missing = [f for f in cls._fields if f not in values and f not in cls._field_defaults]
         if missing:
             raise BadInputError(f"PlanLaws.point needs {', '.join(missing)}")
-        return cls(**{f: np.array([float(values[f])]) for f in cls._fields})
+        return cls(**{f: np.array([float(values[f])]) for f in cls._fields if f in values})
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def plan_inputs(
     idx = _indices(n_loss, n, keys[0])
     fields: dict[str, np.ndarray] = {
         "loss_E": law.E[idx], "loss_A": law.A[idx], "loss_B": law.B[idx], "alpha": law.alpha[idx], "beta": law.beta[idx],
+        "loss_b_n": np.asarray(law.b_n)[idx] if np.ndim(law.b_n) else np.zeros(1),
     }
     sources = {"loss": f"{names.get('loss', 'loss run')} (loss law{', group ' + repr(group) if group else ''}, {n} of {n_loss} draws)"}
     assumed: list[str] = []

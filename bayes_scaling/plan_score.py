@@ -40,7 +40,7 @@ def _log_loss_terms(p: PlanLaws, log_n, log_d, log_b):
     """Loss per (candidate N, candidate B, draw); inputs broadcast to that shape."""
     log_bopt = jnp.log(p.bopt_c) + p.bopt_k * log_d + p.bopt_n * log_n
     log_deff = laws.log_effective_tokens(log_d, log_b, log_bopt, jnp.log(p.bcrit_c), p.bcrit_k)
-    loss = p.loss_E + p.loss_A * jnp.exp(-p.alpha * log_n) + p.loss_B * jnp.exp(-p.beta * log_deff)
+    loss = p.loss_E + p.loss_A * jnp.exp(-p.alpha * log_n) + p.loss_B * jnp.exp(p.loss_b_n * log_n - p.beta * log_deff)
     return loss * jnp.exp(laws.log_penalty_below_optimum(log_b, log_bopt, p.bopt_curv))
 
 

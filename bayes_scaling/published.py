@@ -35,7 +35,7 @@ PUBLISHED: dict[str, dict[str, tuple[Published, ...]]] = {
 
 # The parameters whose densities the report draws, per law: the exponents first.
 DENSITY_PARAMS: dict[str, tuple[str, ...]] = {
-    "loss": ("alpha", "beta", "E"),
+    "loss": ("alpha", "beta", "E", "b_n"),  # b_n only in fits of models/loss_nd.toml
     "timescale": ("tau_m", "tau_c"),
     "batch": ("bopt_k", "bopt_n", "bopt_c"),
     "bcrit": ("bcrit_k", "bcrit_c"),
@@ -45,7 +45,7 @@ DENSITY_PARAMS: dict[str, tuple[str, ...]] = {
 # The parameters of the pair plot: the law's own, on the scale they are sampled on
 # (logs of prefactors), so the ridges the sampler sees are the ones drawn.
 PAIR_PARAMS: dict[str, tuple[str, ...]] = {
-    "loss": ("e", "a", "b", "alpha", "beta"),
+    "loss": ("e", "a", "b", "alpha", "beta", "b_n"),
     "timescale": ("opt_c", "tau_m", "sd_setting", "k_log"),
     "batch": ("opt_c", "bopt_k", "bopt_n", "sd_setting", "k_log"),
     "bcrit": ("bc_c", "bcrit_k", "sd_group", "sigma"),

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import report_figures as rf
 from .cards import LAWS_WITH_FIGURE
+from .check import Check
 from .defaults import default
 from .extrapolate import Extrapolation, ExtrapolationResult, extrapolate
 from .published import DENSITY_PARAMS, PAIR_PARAMS, published
@@ -110,7 +111,11 @@ def headline_section(run: Run) -> Section:
     post = run.idata.posterior
     rows = []
     named = [(p, run.draws(p)) for p in DENSITY_PARAMS[law] if p in post and post[p].ndim == 2]
-    if law == "loss":
+    if law == "loss" and "b_n" in post:
+        a, b, g = run.draws("alpha"), run.draws("beta"), run.draws("b_n")
+        # With B N^b_n D^-beta, N_opt grows as C^(beta/(alpha+beta+b_n)) (laws.compute_optimal_split).
+        named.append(("N_opt exponent beta/(alpha+beta+b_n)", b / (a + b + g)))
+    elif law == "loss":
         a, b = run.draws("alpha"), run.draws("beta")
         # N_opt grows as C^(beta/(alpha+beta)) (SCIENCE.md section 1); Besiroglu et al. 0.513.
         named.append(("N_opt exponent beta/(alpha+beta)", b / (a + b)))
@@ -290,8 +295,9 @@ def _provenance(run: Run, command: str) -> Section:
     return Section("provenance", "Provenance", s.notes, (Table(("what", "value"), tuple(rows)),))
 
 
-def build_report(run: Run, *, command: str = "") -> Report:
-    """The report of ``run``; ``command`` is recorded as the command that made it."""
+def build_report(run: Run, *, command: str = "", check: Check | None = None) -> Report:
+    """The report of ``run``; ``command`` is recorded as the command that made it; ``check``
+    (``bayes_scaling.check``, or ``check_output.read_check``) adds an extrapolation check."""
     s = run.summary
     warning = "" if s.converged else "THIS FIT DID NOT CONVERGE: do not trust its numbers. " + "; ".join(s.problems)
     ppc, coverage = _ppc(run)
@@ -306,7 +312,11 @@ def build_report(run: Run, *, command: str = "") -> Report:
         ppc,
         loo_section,
         _extrapolation_section(extra),
-        _provenance(run, command),
     )
+    if check is not None:
+        from .report_check import check_section  # imports report's records: a cycle at module level
+
+        sections += (check_section(check, run),)
+    sections += (_provenance(run, command),)
     title = f"{s.law} law fitted to {s.n_rows} rows of {s.data_path or 'a sweep'}"
     return Report(title, s.law, s.converged, warning, sections, loo, coverage, extra.points)

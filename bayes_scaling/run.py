@@ -13,6 +13,8 @@ import numpy as np
 from .cards import ModelCard
 from .errors import BadInputError
 from .laws import chinchilla_log_loss, compute_optimal_split
+from .model_loss import ND
+from .sweep import SweepOptions
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -60,6 +62,7 @@ class Summary:
     command: str = ""
     notes: tuple[str, ...] = ()  # what the fit left out and why
     extra: Mapping[str, object] = field(default_factory=dict)  # law-specific: settings, LOO comparisons
+    sweep_options: SweepOptions | None = None  # how the sweep was loaded (absent in runs fitted before it was recorded)
 
     def to_json(self) -> dict:
         """A JSON-ready dict; the DESIGN.md keys come first."""
@@ -85,6 +88,8 @@ class Summary:
             d[k] = nan if d.get(k) is None else d[k]
         for k in ("ebfmi", "problems", "groups", "group_levels", "notes"):
             d[k] = tuple(d.get(k, ()))
+        if isinstance(d.get("sweep_options"), Mapping):
+            d["sweep_options"] = SweepOptions.from_json(d["sweep_options"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -121,6 +126,11 @@ class LossLawDraws(NamedTuple):
     B: np.ndarray
     alpha: np.ndarray
     beta: np.ndarray
+    b_n: np.ndarray | float = 0.0  # the data term's growth with N (B N^b_n D^-beta); 0 for Hoffmann's law
+
+    def loss(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """L(N, D) per draw (draws along the last axis of the parameters, as given)."""
+        return self.E + self.A * n**-self.alpha + self.B * n**self.b_n * d**-self.beta
 
 
 def scalar_constant(v) -> float:
@@ -198,7 +208,9 @@ class Run:
         a_c, b_c = self.draws("a_c"), self.draws("b_c")
         x = np.log(n).ravel() - mn
         z = np.log(d).ravel() - md
-        mu = chinchilla_log_loss(x[None, :], z[None, :], e[:, None], a_c[:, None], alpha[:, None], b_c[:, None], beta[:, None])
+        b_n = self._b_n()
+        b_n = b_n[:, None] if np.ndim(b_n) else b_n
+        mu = chinchilla_log_loss(x[None, :], z[None, :], e[:, None], a_c[:, None], alpha[:, None], b_c[:, None], beta[:, None], b_n)
         if kind == "observed":
             if rng_key is None:
                 raise BadInputError("kind='observed' draws noise: pass rng_key=jax.random.key(...)")
@@ -231,20 +243,25 @@ class Run:
         if not compute > 0:
             raise BadInputError(f"compute must be > 0, got {compute!r}")
         law = self.loss_law_draws(group=group)
-        n_opt, d_opt = (np.asarray(v) for v in compute_optimal_split(compute, law.A, law.B, law.alpha, law.beta))
-        return n_opt, d_opt, law.E + law.A * n_opt**-law.alpha + law.B * d_opt**-law.beta
+        n_opt, d_opt = (np.asarray(v) for v in compute_optimal_split(compute, law.A, law.B, law.alpha, law.beta, b_n=law.b_n))
+        return n_opt, d_opt, law.loss(n_opt, d_opt)
 
     def loss_law_draws(self, *, group: str | None = None) -> LossLawDraws:
-        """Per posterior draw, L(N, D) = E + A N^-alpha + B D^-beta at the original scale
-        (a group's parameters where the fit has them, else the population's)."""
+        """Per posterior draw, L(N, D) = E + A N^-alpha + B N^b_n D^-beta at the original
+        scale (a group's parameters where the fit has them, else the population's)."""
         self._need_loss()
         g = self._group_index(group)
         const = self.idata.constant_data
         mn, md = scalar_constant(const["log_n_centre"]), scalar_constant(const["log_d_centre"])
         alpha, beta = self._param("alpha", g), self._param("beta", g)
+        b_n = self._b_n()
         A = np.exp(self.draws("a_c") + alpha * mn)
-        B = np.exp(self.draws("b_c") + beta * md)
-        return LossLawDraws(np.exp(self._param("e", g)), A, B, alpha, beta)
+        B = np.exp(self.draws("b_c") - b_n * mn + beta * md)
+        return LossLawDraws(np.exp(self._param("e", g)), A, B, alpha, beta, b_n)
+
+    def _b_n(self) -> np.ndarray | float:
+        """Draws of the data term's growth with N, or 0 for a fit of Hoffmann's separable law."""
+        return self.draws(ND) if ND in self.idata.posterior else 0.0
 
     def sweep_extent(self) -> tuple[float, float]:
         """The largest N and D of the rows a loss law was fitted to (what a plan extrapolates from)."""

@@ -38,6 +38,34 @@ BATCH_UNITS = ("tokens", "sequences")
 
 
 @dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep was loaded: ``load_sweep``'s keyword arguments. A fit records them in
+    summary.json so that a later command (``check``) reloads exactly the rows it used."""
+
+    law: str = "loss"
+    mapping: tuple[tuple[str, str], ...] = ()  # (theirs, ours) pairs of --map
+    groups: tuple[str, ...] = ()
+    batch_unit: str = "tokens"
+    seq_len: float | None = None
+    where: str | None = None
+    include_hot: bool = False
+
+    def load_kwargs(self) -> dict:
+        """The keyword arguments of ``load_sweep`` that reproduce the sweep."""
+        return dict(law=self.law, mapping=dict(self.mapping), groups=self.groups, batch_unit=self.batch_unit,
+                    seq_len=self.seq_len, where=self.where, include_hot=self.include_hot)
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "SweepOptions":
+        """Inverse of ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
+        known = set(cls.__dataclass_fields__)
+        d = {k: v for k, v in d.items() if k in known}
+        d["mapping"] = tuple(tuple(pair) for pair in d.get("mapping", ()))
+        d["groups"] = tuple(d.get("groups", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
 class Sweep:
     """A validated sweep: the rows a law will use, and where they came from."""
 
@@ -49,6 +77,7 @@ class Sweep:
     n_hot_left_out: int
     n_filtered_out: int
     file_rows: np.ndarray | None = None  # 1-based data row in the file of each frame row (what messages and reports name)
+    options: SweepOptions | None = None  # how it was loaded; None when the rows are not a load_sweep's (a check's refit)
 
     @property
     def n_rows(self) -> int:
@@ -265,4 +294,5 @@ def load_sweep(
         n_hot_left_out=n_hot,
         n_filtered_out=n_filtered,
         file_rows=file_rows,
+        options=SweepOptions(law, tuple(mapping.items()), tuple(groups), batch_unit, seq_len, where, include_hot),
     )

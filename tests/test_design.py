@@ -16,11 +16,13 @@ from bayes_scaling.design_output import COLUMNS
 from bayes_scaling.design_study import StudySetup, flops_to_reach, initial_sweep, run_study
 from bayes_scaling.errors import BadInputError
 
-# The fast study: one round, EIG against the grid. The card's 4 x (1000 + 1000): at
-# 4 x (500 + 500) a 9-row starting sweep's fit fell short of 400 ESS (nu is barely
-# identified by so few rows), and `next` on an unconverged fit exits 1. k = 3: the grid's
-# first round is 3 runs, so both refits have the same shape and share one compiled sampler.
-FAST = StudySetup(rounds=1, k=3, fit_settings=dict(progress=False))
+# The fast study: one round, EIG against the grid. 4 x (1000 + 2000): at 4 x (500 + 500)
+# a 9-row starting sweep's fit fell short of 400 ESS (nu is barely identified by so few
+# rows), and with the restricted run effects the card's 1000 draws gave tail ESS 344 on
+# the 16-row starting sweep (as the README's wsd_start example, which needs --draws 2000);
+# `next` on an unconverged fit exits 1. k = 3: the grid's first round is 3 runs, so both
+# refits have the same shape and share one compiled sampler.
+FAST = StudySetup(rounds=1, k=3, fit_settings=dict(progress=False, draws=2000))
 # Information about a function of theta cannot exceed information about theta (data
 # processing inequality); the two estimates differ in binning, ~0.01 nats at most here.
 TOL_DPI = 0.02

@@ -70,3 +70,39 @@ def test_log_sum_exp3_is_stable_and_has_the_right_gradient(jit):
     t = jnp.array([0.3, -1.2, 2.0])
     g = jax.grad(lambda v: f(v[0], v[1], v[2]))(t)
     np.testing.assert_allclose(np.asarray(g), np.asarray(jax.nn.softmax(t)), rtol=1e-12)
+
+
+# --- the size-dependent data term, B N^b_n D^-beta (models/loss_nd.toml) ----------------
+
+
+@pytest.mark.parametrize("b_n", [-0.1, 0.05, 0.19])
+@pytest.mark.parametrize("compute", [1e21, 1e25])
+def test_compute_optimal_split_with_size_dependent_data_term(compute, b_n):
+    p = BESIROGLU
+    n_opt, d_opt = compute_optimal_split(compute, p["A"], p["B"], p["alpha"], p["beta"], b_n=b_n)
+    np.testing.assert_allclose(float(6 * n_opt * d_opt), compute, rtol=1e-10)
+
+    def loss_at(log_n):
+        n = np.exp(log_n)
+        return float(chinchilla_loss(n, compute / (6 * n), p["E"], p["A"], p["B"], p["alpha"], p["beta"], b_n))
+
+    best = minimize_scalar(loss_at, bounds=(np.log(1e3), np.log(1e16)), method="bounded", options={"xatol": 1e-10})
+    np.testing.assert_allclose(float(n_opt), np.exp(best.x), rtol=1e-6)  # as above: xatol 1e-10 in log N
+
+
+def test_size_dependent_data_term_moves_the_exponent_and_needs_beta_plus_b_n_positive():
+    p = BESIROGLU
+    n1, _ = compute_optimal_split(1e21, p["A"], p["B"], p["alpha"], p["beta"], b_n=0.1)
+    n2, _ = compute_optimal_split(1e25, p["A"], p["B"], p["alpha"], p["beta"], b_n=0.1)
+    slope = (np.log(float(n2)) - np.log(float(n1))) / (np.log(1e25) - np.log(1e21))
+    np.testing.assert_allclose(slope, p["beta"] / (p["alpha"] + p["beta"] + 0.1), rtol=1e-10)
+    n_none, _ = compute_optimal_split(1e21, p["A"], p["B"], p["alpha"], p["beta"], b_n=-p["beta"])
+    assert np.isnan(float(n_none))  # the loss keeps falling with N at fixed compute: no optimum
+
+
+def test_log_loss_with_size_dependent_data_term():
+    n, d, g = jnp.array([1e8, 7e10]), jnp.array([2e9, 1.4e12]), 0.19
+    p = BESIROGLU
+    got = chinchilla_log_loss(jnp.log(n), jnp.log(d), np.log(p["E"]), np.log(p["A"]), p["alpha"], np.log(p["B"]), p["beta"], g)
+    want = np.log(chinchilla_loss(np.asarray(n), np.asarray(d), p["E"], p["A"], p["B"], p["alpha"], p["beta"], g))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)

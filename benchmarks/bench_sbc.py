@@ -2,7 +2,7 @@
 loops a user would write.
 
 The same simulated sweeps (the loss law's SBC design, truths from the card's prior) are
-fitted with 2 chains x (500 warm-up + 500 draws), the SBC defaults, by:
+fitted with 2 chains x (500 warm-up + 500 draws) by:
 
 - ours: ``bayes_scaling.sbc.calibrate``'s path: one ``CompiledSampler`` (fitting._sampler),
   traced and compiled once, called with each sweep's observations;

@@ -21,7 +21,7 @@ observations). Running the fits instead as lanes of one vectorised NUTS (``jax.v
 of NumPyro's functional kernels) was tried: lanes in lock-step wait for the deepest
 tree of the batch, and on the same 80 loss-law fits (1 chain, 150 + 150 iterations)
 the vectorised program took 323 s and the reused sampler 368 s on a loaded 2-core
-machine -- no gain worth a second sampler, so there is one.
+machine: 12 % in one noisy measurement, not worth a second NUTS driver to maintain.
 """
 
 from __future__ import annotations

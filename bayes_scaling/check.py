@@ -179,18 +179,6 @@ def _group_params(run: Run) -> tuple[str, ...]:
     return tuple(p for p in GROUPABLE if f"{p}_group" in run.idata.posterior)
 
 
-def _run_effects(refit: Run) -> tuple[np.ndarray | None, list[str]]:
-    """Each training run's effect on log loss per draw, shape (draws, runs), and the runs'
-    labels: the deterministic ``run_effect`` when the model has one, else sigma_run * z_run
-    (model_loss.py). (None, []) when the fit has no run effects."""
-    post = refit.idata.posterior
-    if "run_effect" in post and "run" in post["run_effect"].dims:
-        return refit.draws("run_effect"), [str(r) for r in post["run_effect"].coords["run"].values]
-    if "z_run" in post:
-        return refit.draws("sigma_run")[:, None] * refit.draws("z_run"), [str(r) for r in post["z_run"].coords["run"].values]
-    return None, []
-
-
 def predictive_log_loss(refit: Run, held: pd.DataFrame, groups: np.ndarray, effect_runs: frozenset[str], *, rng_key: jax.Array) -> tuple[np.ndarray, tuple[str, ...]]:
     """Posterior predictive draws of log loss at ``held``'s rows, shape (draws, rows), and
     where each row's run effect came from.
@@ -218,7 +206,7 @@ def predictive_log_loss(refit: Run, held: pd.DataFrame, groups: np.ndarray, effe
     mu = np.array(chinchilla_log_loss(x[None, :], z[None, :], params["e"], refit.draws("a_c")[:, None], params["alpha"], refit.draws("b_c")[:, None], params["beta"], b_n))
     n_draws, n_rows = mu.shape
     k_run, k_noise = jax.random.split(rng_key)
-    fitted, labels = _run_effects(refit)
+    fitted, labels = refit.run_effects()
     slot = {r: i for i, r in enumerate(labels)}
     run_ids = held["run_id"].astype(str).to_numpy() if "run_id" in held.columns else np.full(n_rows, "", dtype=object)
     new_runs = sorted({r for r in run_ids if r not in slot and r in effect_runs})
@@ -226,7 +214,7 @@ def predictive_log_loss(refit: Run, held: pd.DataFrame, groups: np.ndarray, effe
     new = np.asarray(jax.random.normal(k_run, (n_draws, len(new_runs)))) * (refit.draws("sigma_run")[:, None] if has_scale else 0.0)
     kinds = []
     for i, r in enumerate(run_ids):
-        if r in slot and fitted is not None:
+        if r in slot:
             mu[:, i] += fitted[:, slot[r]]
             kinds.append(EFFECT_FITTED)
         elif r in effect_runs and has_scale:

@@ -118,12 +118,7 @@ class _Draws:
         post = run.idata.posterior
         self.sigma, self.nu = self._flat(run, "sigma"), self._flat(run, "nu")
         self.sigma_run = self._flat(run, "sigma_run") if "sigma_run" in post else None
-        if "run_effect" in post:
-            self.effects = self._flat(run, "run_effect")
-        elif "z_run" in post:  # a run saved before run_effect existed (non-centred z_run)
-            self.effects = self.sigma_run[:, None] * self._flat(run, "z_run")
-        else:
-            self.effects = np.zeros((len(self.idx), 0))
+        self.effects = run.run_effects()[0][self.idx]
 
     def _flat(self, run: Run, name: str) -> np.ndarray:
         return run.draws(name)[self.idx]

@@ -79,9 +79,7 @@ def branchable_runs(run: Run, *, group: str | None = None) -> tuple[BranchableRu
     d = np.exp(np.asarray(const["z"]) + scalar_constant(const["log_d_centre"]))
     if g is not None:
         wsd &= np.asarray(const["row_group"]) == g
-    post = run.idata.posterior
-    site = "run_effect" if "run_effect" in post else "z_run" if "z_run" in post else None  # z_run: runs saved before run_effect
-    effects = list(np.asarray(post[site].coords["run"]).astype(str)) if site else []
+    effects = run.run_effects()[1]
     out = []
     for rid in sorted(set(ids[wsd]) - {""}):
         rows = ids == rid

@@ -259,6 +259,17 @@ class Run:
         B = np.exp(self.draws("b_c") - b_n * mn + beta * md)
         return LossLawDraws(np.exp(self._param("e", g)), A, B, alpha, beta, b_n)
 
+    def run_effects(self) -> tuple[np.ndarray, list[str]]:
+        """Each run's effect on log loss per draw, shape (draws, runs), and the runs' labels:
+        the model's deterministic ``run_effect``, or sigma_run * z_run for a run folder saved
+        before it existed; ((draws, 0), []) for a fit without run effects."""
+        post = self.idata.posterior
+        if "run_effect" in post and "run" in post["run_effect"].dims:
+            return self.draws("run_effect"), [str(r) for r in post["run_effect"].coords["run"].values]
+        if "z_run" in post:
+            return self.draws("sigma_run")[:, None] * self.draws("z_run"), [str(r) for r in post["z_run"].coords["run"].values]
+        return np.zeros((self.draws("sigma").shape[0], 0)), []
+
     def _b_n(self) -> np.ndarray | float:
         """Draws of the data term's growth with N, or 0 for a fit of Hoffmann's separable law."""
         return self.draws(ND) if ND in self.idata.posterior else 0.0
